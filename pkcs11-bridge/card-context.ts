@@ -1,0 +1,130 @@
+import { CardModuleBase } from '../minidriver/card-module-base.js';
+import { CryptError } from '../minidriver/errors.js';
+import type {
+  CardCapabilities, CardDeriveKey, CardDhAgreementInfo, CardFileInfo, CardFreeSpaceInfo, CardKeySizes,
+  CardPropertyName, CardPropertyValues, CardRsaDecryptInfo, CardSigningInfo, ContainerInfo, ContainerPropertyName,
+  ContainerPropertyValues,
+} from '../minidriver/structures.js';
+import type { CardState } from './card-state.js';
+import { cardConstructDHAgreement, cardDeriveKey, cardDestroyDHAgreement } from './context-agreement.js';
+import { cardCreateContainer, cardDeleteContainer, cardGetContainerInfo } from './context-containers.js';
+import { type CardContextCore, checkFlags } from './context-core.js';
+import { cardRsaDecrypt, cardSignData } from './context-crypto.js';
+import {
+  cardCreateDirectory, cardCreateFile, cardDeleteDirectory, cardDeleteFile, cardEnumFiles, cardGetFileInfo, cardReadFile, cardWriteFile,
+} from './context-files.js';
+import {
+  cardAuthenticateEx, cardAuthenticatePin, cardChangeAuthenticator, cardChangeAuthenticatorEx, cardDeauthenticate,
+  cardDeauthenticateEx, cardUnblockPin,
+} from './context-pins.js';
+import {
+  capabilities, cardGetContainerProperty, cardGetProperty, cardSetProperty, freeSpace, keySizesFor, type SettableProperties,
+} from './context-properties.js';
+import type { Token } from './token.js';
+
+/**
+ * A card context over a PKCS#11 token: the minidriver contract's entry points, each delegating to the
+ * module that holds its concern (containers, crypto, files, PINs, properties, agreements). What the
+ * token cannot do stays SCARD_E_UNSUPPORTED_FEATURE from CardModuleBase: CardGetChallenge,
+ * CardAuthenticateChallenge, CardGetChallengeEx, CardSetContainerProperty and the v7 key-injection calls.
+ */
+export class Pkcs11CardContext extends CardModuleBase implements CardContextCore {
+  readonly agreements = new Map<number, Buffer>();
+  private readonly settable: SettableProperties = new Map();
+  private deleted = false;
+
+  constructor(readonly state: CardState, readonly dwVersion: number, private readonly onDelete: (ctx: Pkcs11CardContext) => void) {
+    super();
+  }
+
+  protected get cardName(): string {
+    return this.state.name;
+  }
+
+  get token(): Token {
+    return this.state.token;
+  }
+
+  assertOpen(operation: string): void {
+    if (this.deleted) throw new CryptError('SCARD_E_INVALID_HANDLE', 'this card context was deleted; acquire a new one', { operation, card: this.state.name });
+    if (this.state.token.isClosed) throw new CryptError('SCARD_W_REMOVED_CARD', 'the card is no longer available; acquire a new context', { operation, card: this.state.name });
+  }
+
+  override async CardDeleteContext(): Promise<void> {
+    if (this.deleted) return;
+    this.deleted = true;
+    for (const secret of this.agreements.values()) secret.fill(0);
+    this.agreements.clear();
+    this.onDelete(this);
+  }
+
+  override async CardQueryCapabilities(): Promise<CardCapabilities> {
+    this.assertOpen('CardQueryCapabilities');
+    return capabilities(this);
+  }
+
+  override async CardQueryFreeSpace(flags?: number): Promise<CardFreeSpaceInfo> {
+    this.assertOpen('CardQueryFreeSpace');
+    checkFlags(flags, 0, 'CardQueryFreeSpace');
+    return freeSpace(this);
+  }
+
+  override async CardQueryKeySizes(keySpec: number, flags?: number): Promise<CardKeySizes> {
+    this.assertOpen('CardQueryKeySizes');
+    checkFlags(flags, 0, 'CardQueryKeySizes');
+    return keySizesFor(this, keySpec);
+  }
+
+  override CardCreateContainer(index: number, flags: number, keySpec: number, keySize: number, keyData?: Uint8Array | null): Promise<void> {
+    return cardCreateContainer(this, index, flags, keySpec, keySize, keyData);
+  }
+
+  override CardCreateContainerEx(index: number, flags: number, keySpec: number, keySize: number, keyData: Uint8Array | null, pinId: number): Promise<void> {
+    // Every key of a PKCS#11 token is behind the one user PIN.
+    if (pinId !== 1) return Promise.reject(new CryptError('SCARD_E_UNSUPPORTED_FEATURE', 'keys can only be bound to ROLE_USER on a PKCS#11 token', { operation: 'CardCreateContainerEx', card: this.state.name }));
+    return cardCreateContainer(this, index, flags, keySpec, keySize, keyData);
+  }
+
+  override CardDeleteContainer(index: number, reserved?: number): Promise<void> { return cardDeleteContainer(this, index, reserved); }
+  override CardGetContainerInfo(index: number, flags?: number): Promise<ContainerInfo> { return cardGetContainerInfo(this, index, flags); }
+  override CardSignData(info: CardSigningInfo): Promise<Buffer> {
+    try { return cardSignData(this, info); } catch (err) { return Promise.reject(err); }
+  }
+  override CardRSADecrypt(info: CardRsaDecryptInfo): Promise<Buffer> {
+    try { return cardRsaDecrypt(this, info); } catch (err) { return Promise.reject(err); }
+  }
+  override CardConstructDHAgreement(info: CardDhAgreementInfo): Promise<number> { return cardConstructDHAgreement(this, info); }
+  override CardDeriveKey(info: CardDeriveKey): Promise<Buffer> { return cardDeriveKey(this, info); }
+  override CardDestroyDHAgreement(index: number, flags?: number): Promise<void> { return cardDestroyDHAgreement(this, index, flags); }
+
+  override CardAuthenticatePin(userId: string, pin: Uint8Array): Promise<void> { return cardAuthenticatePin(this, userId, pin); }
+  override CardAuthenticateEx(pinId: number, flags: number, pin: Uint8Array | null): Promise<Buffer | null> { return cardAuthenticateEx(this, pinId, flags, pin); }
+  override CardDeauthenticate(userId: string, flags?: number): Promise<void> { return cardDeauthenticate(this, userId, flags); }
+  override CardDeauthenticateEx(pinSet: number, flags?: number): Promise<void> { return cardDeauthenticateEx(this, pinSet, flags); }
+  override CardChangeAuthenticator(userId: string, current: Uint8Array, next: Uint8Array, retryCount: number, flags: number): Promise<void> {
+    return cardChangeAuthenticator(this, userId, current, next, retryCount, flags);
+  }
+  override CardChangeAuthenticatorEx(flags: number, authPinId: number, authData: Uint8Array, targetPinId: number, targetData: Uint8Array, retryCount: number): Promise<void> {
+    return cardChangeAuthenticatorEx(this, flags, authPinId, authData, targetPinId, targetData, retryCount);
+  }
+  override CardUnblockPin(userId: string, authData: Uint8Array, newPin: Uint8Array, retryCount: number, flags: number): Promise<void> {
+    return cardUnblockPin(this, userId, authData, newPin, retryCount, flags);
+  }
+
+  override CardCreateDirectory(dir: string, ac: number): Promise<void> { return cardCreateDirectory(this, dir, ac); }
+  override CardDeleteDirectory(dir: string): Promise<void> { return cardDeleteDirectory(this, dir); }
+  override CardCreateFile(dir: string | null, name: string, size: number, ac: number): Promise<void> { return cardCreateFile(this, dir, name, size, ac); }
+  override CardReadFile(dir: string | null, name: string, flags?: number): Promise<Buffer> { return cardReadFile(this, dir, name, flags); }
+  override CardWriteFile(dir: string | null, name: string, flags: number, data: Uint8Array): Promise<void> { return cardWriteFile(this, dir, name, flags, data); }
+  override CardDeleteFile(dir: string | null, name: string, flags?: number): Promise<void> { return cardDeleteFile(this, dir, name, flags); }
+  override CardEnumFiles(dir: string | null, flags?: number): Promise<string[]> { return cardEnumFiles(this, dir, flags); }
+  override CardGetFileInfo(dir: string | null, name: string): Promise<CardFileInfo> { return cardGetFileInfo(this, dir, name); }
+
+  override CardGetProperty<K extends CardPropertyName>(name: K, flags?: number): Promise<CardPropertyValues[K]> { return cardGetProperty(this, name, flags); }
+  override CardSetProperty<K extends CardPropertyName>(name: K, value: CardPropertyValues[K], flags?: number): Promise<void> {
+    return cardSetProperty(this, this.settable, name, value, flags);
+  }
+  override CardGetContainerProperty<K extends ContainerPropertyName>(index: number, name: K, flags?: number): Promise<ContainerPropertyValues[K]> {
+    return cardGetContainerProperty(this, index, name, flags);
+  }
+}

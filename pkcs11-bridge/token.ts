@@ -1,0 +1,145 @@
+import { CryptError } from '../minidriver/errors.js';
+import { Dispatcher, type DispatchPolicy } from './dispatch.js';
+import { isStaleHandle, toCryptError } from './errors.js';
+import type { LoadedModule } from './module-registry.js';
+import { ckrOf, pk, type PKCS11, type Pkcs11Handle, type Template, type TokenInfo } from './pkcs11.js';
+import { SessionPool } from './session-pool.js';
+
+/** Who is authenticated to the token, for this application (PKCS#11 login is per application). */
+export type LoginState = 'none' | 'user' | 'so';
+
+/** The identity of a token, by which it is selected (never by slot ID, which differs per process). */
+export interface TokenIdentity {
+  label: string;
+  serial: string;
+  manufacturer: string;
+  model: string;
+}
+
+export function tokenIdentity(info: TokenInfo): TokenIdentity {
+  return {
+    label: info.label.trimEnd(),
+    serial: info.serialNumber.trimEnd(),
+    manufacturer: info.manufacturerID.trimEnd(),
+    model: info.model.trimEnd(),
+  };
+}
+
+/** Sessions we keep below the token's own maximum; enough to keep two cores busy with RSA. */
+const DEFAULT_POOL_SIZE = 8;
+
+/**
+ * One token (card) of a loaded module, shared by every card context bound to it in this process:
+ * its sessions, its login state and the dispatcher that places its calls.
+ */
+export class Token {
+  readonly pkcs11: PKCS11;
+  readonly identity: TokenIdentity;
+  readonly sessions: SessionPool;
+  readonly dispatcher: Dispatcher;
+  /** Token flags at open (CKF_*). Re-read with `readInfo()` for PIN counters. */
+  flags: number;
+  login: LoginState = 'none';
+  /** Bumped whenever private-key handles may have become invalid (logout, session loss). */
+  loginEpoch = 0;
+  private closed = false;
+
+  constructor(readonly module: LoadedModule, readonly slot: Pkcs11Handle, info: TokenInfo, policy?: DispatchPolicy) {
+    this.pkcs11 = module.pkcs11;
+    this.identity = tokenIdentity(info);
+    this.flags = info.flags;
+    const tokenMax = info.maxSessionCount > 0 && info.maxSessionCount < 0xffffffff ? info.maxSessionCount : Infinity;
+    this.sessions = new SessionPool(this.pkcs11, slot, Math.max(1, Math.min(DEFAULT_POOL_SIZE, tokenMax - 1)));
+    this.dispatcher = new Dispatcher(policy);
+  }
+
+  get name(): string {
+    return this.identity.label;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Fresh token information (flags carry the PIN counters). */
+  readInfo(): TokenInfo {
+    const info = this.pkcs11.C_GetTokenInfo(this.slot);
+    this.flags = info.flags;
+    return info;
+  }
+
+  /**
+   * Runs synchronous token calls on the anchor session. A dead anchor (card reset, session lost) is
+   * re-opened once and the work retried before an error surfaces; login is lost with it.
+   */
+  sync<T>(operation: string, work: (session: Pkcs11Handle) => T, container?: string): T {
+    this.assertOpen(operation);
+    try {
+      return work(this.sessions.anchor);
+    } catch (err) {
+      const rv = ckrOf(err);
+      if (rv === pk.CKR_SESSION_HANDLE_INVALID || rv === pk.CKR_SESSION_CLOSED) {
+        this.sessionLost();
+        try {
+          return work(this.sessions.reopenAnchor());
+        } catch (again) {
+          throw toCryptError(again, { operation, card: this.name, container });
+        }
+      }
+      throw toCryptError(err, { operation, card: this.name, container });
+    }
+  }
+
+  /** Runs one asynchronous operation on a pooled session of its own. */
+  async pooled<T>(operation: string, work: (session: Pkcs11Handle) => Promise<T>, container?: string): Promise<T> {
+    this.assertOpen(operation);
+    const session = await this.sessions.acquire();
+    try {
+      const result = await work(session);
+      this.sessions.release(session);
+      return result;
+    } catch (err) {
+      const rv = ckrOf(err);
+      if (rv === pk.CKR_SESSION_HANDLE_INVALID || rv === pk.CKR_SESSION_CLOSED) this.sessions.discard(session);
+      else this.sessions.release(session);
+      throw toCryptError(err, { operation, card: this.name, container });
+    }
+  }
+
+  /** Handles of all objects matching a template. */
+  find(session: Pkcs11Handle, template: Template, max = 1000): Pkcs11Handle[] {
+    this.pkcs11.C_FindObjectsInit(session, template);
+    try {
+      return this.pkcs11.C_FindObjects(session, max);
+    } finally {
+      this.pkcs11.C_FindObjectsFinal(session);
+    }
+  }
+
+  /** Attribute values in template order, as raw Buffers. */
+  attributes(session: Pkcs11Handle, object: Pkcs11Handle, types: number[]): Buffer[] {
+    const result = this.pkcs11.C_GetAttributeValue(session, object, types.map((type) => ({ type })));
+    return result.map((a) => a.value as Buffer);
+  }
+
+  /** Marks login state lost after the anchor died: PKCS#11 logs out when the last session closes. */
+  sessionLost(): void {
+    this.login = 'none';
+    this.loginEpoch++;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sessions.close();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new CryptError('SCARD_E_INVALID_HANDLE', 'the card context was closed; acquire a new one', { operation, card: this.name });
+  }
+}
+
+/** Whether an error from a token call means a cached handle should be looked up again. */
+export function shouldRetryWithFreshHandle(err: unknown): boolean {
+  return isStaleHandle(ckrOf(err));
+}

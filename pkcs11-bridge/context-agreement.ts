@@ -3,7 +3,7 @@ import {
 } from '../minidriver/constants.js';
 import { CryptError } from '../minidriver/errors.js';
 import { decodeEccBlob, toUncompressedPoint } from '../minidriver/codecs/index.js';
-import { deriveKeyFromSecret } from '../minidriver/kdf.js';
+import { deriveKeyFromSecret, KDF_USE_SECRET_AS_HMAC_KEY_FLAG } from '../minidriver/kdf.js';
 import type { CardDeriveKey, CardDhAgreementInfo } from '../minidriver/structures.js';
 import { type CardContextCore, checkFlags, keyPairFor } from './context-core.js';
 import { requirePrivateKey } from './context-crypto.js';
@@ -62,11 +62,11 @@ export async function cardDeriveKey(ctx: CardContextCore, info: CardDeriveKey): 
   ctx.assertOpen(operation);
   if (!info || typeof info.pwszKDF !== 'string') throw new CryptError('SCARD_E_INVALID_PARAMETER', 'pAgreementInfo with pwszKDF is required', { operation });
   if (info.dwVersion > 2) throw new CryptError('ERROR_REVISION_MISMATCH', `CARD_DERIVE_KEY version ${info.dwVersion} is newer than 2`, { operation });
-  const flags = checkFlags(info.dwFlags, CARD_BUFFER_SIZE_ONLY | CARD_RETURN_KEY_HANDLE, operation);
+  const flags = checkFlags(info.dwFlags, CARD_BUFFER_SIZE_ONLY | CARD_RETURN_KEY_HANDLE | KDF_USE_SECRET_AS_HMAC_KEY_FLAG, operation);
   if (flags & CARD_RETURN_KEY_HANDLE) throw new CryptError('SCARD_E_UNSUPPORTED_FEATURE', 'derived keys are returned as bytes; on-card key handles are not offered', { operation });
   const secret = ctx.agreements.get(info.bSecretAgreementIndex);
   if (!secret) throw new CryptError('SCARD_E_INVALID_PARAMETER', `no secret agreement ${info.bSecretAgreementIndex}`, { operation });
-  const key = deriveKeyFromSecret(info.pwszKDF, secret, info.pParameterList, info.dwKeyLen);
+  const key = deriveKeyFromSecret(info.pwszKDF, secret, info.pParameterList, info.dwKeyLen, flags & KDF_USE_SECRET_AS_HMAC_KEY_FLAG);
   if (flags & CARD_BUFFER_SIZE_ONLY) return Buffer.alloc(key.length);
   return key;
 }

@@ -57,7 +57,10 @@ function login(ctx: CardContextCore, role: number, pin: string, operation: strin
   const token = ctx.token;
   const userType = role === ROLE_ADMIN ? pk.CKU_SO : pk.CKU_USER;
   const want = role === ROLE_ADMIN ? 'so' : 'user';
-  if (token.login !== 'none' && token.login !== want) logout(ctx, operation);
+  // Already authenticated in this process: PKCS#11 would answer CKR_USER_ALREADY_LOGGED_IN without
+  // looking at the PIN, but a card checks the PIN every time it is presented. Log out and in again so
+  // a wrong PIN is reported (and counted) as the card would.
+  if (token.login !== 'none') logout(ctx, operation);
   try {
     token.sync(operation, (s) => {
       try {
@@ -78,14 +81,9 @@ function login(ctx: CardContextCore, role: number, pin: string, operation: strin
     }
     throw mapped;
   }
-  const first = token.login !== want;
   token.login = want;
-  if (first) {
-    // Private keys just became visible: let the container map see them.
-    token.sync(operation, (s) => {
-      if (ctx.state.readOnly || want === 'user') ctx.state.reconcile(s);
-    });
-  }
+  // Private keys just became visible: let the container map see them.
+  if (want === 'user') token.sync(operation, (s) => ctx.state.reconcile(s));
 }
 
 function logout(ctx: CardContextCore, operation: string): void {

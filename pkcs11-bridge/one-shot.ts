@@ -29,11 +29,14 @@ export function runOneShot<T>(token: Token, op: OneShot<T>): Promise<T> {
     estimate.record(performance.now() - started);
     return result;
   };
-  const pooled = (): Promise<T> => {
+  // Timed from the moment a session is in hand, so time spent queueing for a session in a burst does
+  // not make the operation look slow.
+  const pooled = (): Promise<T> => withFreshKeyAsync(op, () => token.pooled(op.operation, async (s) => {
     const started = performance.now();
-    return withFreshKeyAsync(op, () => token.pooled(op.operation, (s) => op.runAsync(s, op.key(s)), op.container))
-      .then((result) => { estimate.record(performance.now() - started); return result; });
-  };
+    const result = await op.runAsync(s, op.key(s));
+    estimate.record(performance.now() - started);
+    return result;
+  }, op.container));
   switch (token.dispatcher.place(estimate)) {
     case 'inline':
       try { return Promise.resolve(inline()); } catch (err) { return Promise.reject(err); }

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * p11-ksp: the command line. Parses arguments (commander), runs one command, and turns its outcome
+ * into the documented exit code (exit-codes.ts). Each command lives in commands/.
+ *
+ * Why the hidden --pin/--so-pin options: someone will try `--pin 1234`. Left unknown, commander would
+ * answer "unknown option '--pin=1234'", echoing the PIN into the terminal and CI logs; declared, they
+ * are refused with a message that points at --pin-file and never repeats the value.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { demoCommand, type DemoOptions } from './commands/demo.js';
+import { initCommand, type InitOptions } from './commands/init.js';
+import { readersCommand, type ReadersOptions } from './commands/readers.js';
+import { ExitCode, exitCodeFor, UsageError } from './exit-codes.js';
+import { DEFAULT_TOKEN_LABEL } from './home.js';
+import { Output } from './output.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const PIN_IN_ARGV = 'PINs are never taken from the command line (other users can read it in /proc, and it stays in shell history): use --pin-file FILE or type it at the prompt';
+
+/**
+ * Declares --pin/--so-pin on the program only to refuse them (see the header). Program options are
+ * recognised after the subcommand too, so this covers `p11-ksp demo --pin=…` as well.
+ */
+function refusePinOptions(program: Command): Command {
+  return program
+    .addOption(new Option('--pin <pin>').hideHelp())
+    .addOption(new Option('--so-pin <pin>').hideHelp())
+    .hook('preAction', (root) => {
+      const opts = root.opts<{ pin?: unknown; soPin?: unknown }>();
+      if (opts.pin !== undefined || opts.soPin !== undefined) throw new UsageError(PIN_IN_ARGV);
+    });
+}
+
+/** Runs a command's action and records its exit code; errors are printed once, here. */
+function action<T>(run: (options: T, out: Output) => Promise<void>, json: (options: T) => boolean = () => false) {
+  return async (options: T): Promise<void> => {
+    const out = new Output(json(options));
+    try {
+      await run(options, out);
+      process.exitCode = ExitCode.OK;
+    } catch (err) {
+      out.error(err);
+      process.exitCode = exitCodeFor(err);
+    }
+  };
+}
+
+function buildProgram(): Command {
+  const program = refusePinOptions(new Command('p11-ksp'))
+    .description('The Windows smart-card key-storage model (card minidriver, CNG KSP, CryptoAPI CSP) on any PKCS#11 token')
+    .version(version())
+    .exitOverride()
+    .showHelpAfterError('(run p11-ksp --help for usage)')
+    .addHelpText('after', [
+      '',
+      'With no configuration p11-ksp keeps its own SoftHSM2 token store in P11KSP_HOME',
+      '(default $XDG_DATA_HOME/p11-ksp or ~/.local/share/p11-ksp). Set P11KSP_SOFTHSM_MODULE',
+      'to use another libsofthsm2.so. PINs are read at a hidden prompt or from a file, never from argv.',
+      '',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 PIN incorrect, 4 PIN blocked, 5 no card,',
+      '6 not found, 7 unsupported, 130 cancelled.',
+    ].join('\n'));
+
+  program.command('init')
+    .description('set up the embedded store\'s token (no-op if it exists)')
+    .option('--label <label>', 'token label', DEFAULT_TOKEN_LABEL)
+    .option('--pin-file <file>', 'read the new user PIN from the first line of this file')
+    .option('--so-pin-file <file>', 'read the new SO (administrator) PIN from the first line of this file')
+    .action(action<InitOptions>(initCommand));
+
+  program.command('demo')
+    .description('walk the smart-card flow end to end: open, authenticate, create a container, generate, sign/verify, wrap/unwrap, clean up')
+    .option('--pin-file <file>', 'read the user PIN of the home token from the first line of this file')
+    .option('--throwaway', 'use a throw-away token with a random in-memory PIN (the default without a terminal)')
+    .option('--label <label>', 'label of the home token to use', DEFAULT_TOKEN_LABEL)
+    .option('--json', 'print one JSON object with the steps')
+    .action(action<DemoOptions>(demoCommand, (o) => o.json === true));
+
+  program.command('readers')
+    .description('list readers (slots) and the cards (tokens) in them')
+    .option('--module <path>', 'a PKCS#11 module to list instead of the embedded store')
+    .option('--json', 'print one JSON object')
+    .action(action<ReadersOptions>(readersCommand, (o) => o.json === true));
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end "successfully"; every other commander error is a usage error.
+      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      return;
+    }
+    new Output(false).error(err); // a hook's UsageError (--pin in argv) lands here
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main(process.argv);

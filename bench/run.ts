@@ -1,0 +1,378 @@
+// Benchmark: the minidriver bridge's CardSignData against raw pkcs11js on SoftHSM2, in one run.
+//
+//   npm run bench            (= npm run build && node dist/bench/run.js)
+//   node dist/bench/run.js [--quick] [--rounds=N]
+//
+// Makes a private SoftHSM2 store, two containers through the bridge (RSA-2048 AT_KEYEXCHANGE, ECDSA
+// P-256), then measures single-stream throughput (raw sync vs bridge, interleaved rounds), several
+// RSA signatures in flight, token calls per signature (pkcs11-spy, child process) and memory over
+// 20,000 ECDSA signatures. Writes bench/results/latest.{json,md} and prints the markdown. Exits 0
+// when goals are missed (the numbers are the product), 1 only when a section could not run.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { AT_ECDSA_P256, AT_KEYEXCHANGE, CALG_SHA_256, CARD_CREATE_CONTAINER_KEY_GEN } from '../minidriver/constants.js';
+import type { CardModule } from '../minidriver/card-module.js';
+import { decodeCmapFile } from '../minidriver/codecs/index.js';
+import { DEFAULT_DISPATCH_POLICY } from '../pkcs11-bridge/dispatch.js';
+import { Pkcs11Minidriver } from '../pkcs11-bridge/driver.js';
+import { pk, type Pkcs11Handle } from '../pkcs11-bridge/pkcs11.js';
+import type { Token } from '../pkcs11-bridge/token.js';
+import {
+  collect, gcAvailable, inFlightBlock, interleave, median, medianCi, sequentialBlock, syncBlock,
+} from './measure.js';
+import { RawSide } from './raw-side.js';
+import { createStore, SOFTHSM2_MODULE, softhsmVersion } from './softhsm-store.js';
+import { runSpyChild, SPY_CHILD_FLAG, spyChildMain, type SpyResult } from './spy-child.js';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const REPO = resolve(dirname(SCRIPT), '..', '..'); // dist/bench/run.js → repository root
+const RESULTS = join(REPO, 'bench', 'results');
+const QUICK = process.argv.includes('--quick');
+
+const ROUNDS_ARG = process.argv.find((a) => a.startsWith('--rounds='));
+// Short blocks, many rounds: this kind of 2-core VM drifts by ±20% within seconds, so each round is
+// kept to tens of milliseconds per side and the ratio is a median over many rounds.
+const CONFIG = QUICK
+  ? { rounds: 9, flightRounds: 5, rsaN: 40, ecN: 500, rsaWarmup: 40, ecWarmup: 1_000, flightN: 100, inFlight: [4, 8], memoryOps: 2_000 }
+  : { rounds: 101, flightRounds: 41, rsaN: 60, ecN: 1_000, rsaWarmup: 200, ecWarmup: 5_000, flightN: 200, inFlight: [4, 8], memoryOps: 20_000 };
+if (ROUNDS_ARG) CONFIG.rounds = CONFIG.flightRounds = Math.max(1, Number(ROUNDS_ARG.slice('--rounds='.length)) | 0);
+
+const GOAL_SINGLE = 0.95;
+const GOAL_IN_FLIGHT = 1.4;
+const GOAL_CALLS = 2;
+
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+interface CaseResult {
+  case: string;
+  rawLabel: string;
+  bridgeLabel: string;
+  rawOpsPerSec: number | null;
+  bridgeOpsPerSec: number | null;
+  ratio: number | null;
+  goal: string;
+  met: boolean | null;
+  /** Per-round figures, for the spread. */
+  rounds?: { raw: number[]; bridge: number[]; ratio: number[] };
+  /** ~95% confidence interval of the median ratio. */
+  ratioCi?: [number, number];
+  /** Whether the interval lies wholly on one side of the goal. */
+  conclusive?: boolean;
+  note?: string;
+}
+
+interface MemorySample { label: string; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
+
+/** Aggregate CPU ticks from /proc/stat (Linux): total and steal, to show how much the host took. */
+function cpuTicks(): { total: number; steal: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
+
+function caseFrom(name: string, rawLabel: string, bridgeLabel: string, raw: number[], bridge: number[], goal: number | null, note?: string): CaseResult {
+  const ratio = bridge.map((b, i) => b / raw[i]);
+  const r = median(ratio);
+  const ci = medianCi(ratio);
+  return {
+    case: name, rawLabel, bridgeLabel,
+    rawOpsPerSec: round(median(raw)), bridgeOpsPerSec: round(median(bridge)), ratio: round(r, 3),
+    goal: goal === null ? 'context' : `≥ ${goal.toFixed(2)}`, met: goal === null ? null : r >= goal,
+    rounds: { raw: raw.map((x) => round(x)), bridge: bridge.map((x) => round(x)), ratio: ratio.map((x) => round(x, 3)) },
+    ratioCi: [round(ci[0], 3), round(ci[1], 3)],
+    ...(goal === null ? {} : { conclusive: ci[0] >= goal || ci[1] < goal }),
+    ...(note ? { note } : {}),
+  };
+}
+
+function memorySample(label: string): MemorySample {
+  const m = process.memoryUsage();
+  return { label, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+function tokenOf(card: CardModule): Token | undefined {
+  return (card as unknown as { token?: Token }).token;
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const ticksAtStart = cpuTicks();
+  const errors: string[] = [];
+  const cases: CaseResult[] = [];
+  let spy: SpyResult | undefined;
+  let memory: { ops: number; samples: MemorySample[]; maxRssKiB: number } | undefined;
+  const diagnostics: Record<string, unknown> = {};
+
+  log(`SoftHSM2 store… (${QUICK ? 'quick' : 'full'} run)`);
+  const store = createStore('bench');
+  const driver = new Pkcs11Minidriver({ modulePath: SOFTHSM2_MODULE });
+  let raw: RawSide | undefined;
+  try {
+    // ---- setup: card, login, containers (through the bridge) -------------------------------------
+    const card = await driver.openCard({ label: store.label });
+    await card.CardAuthenticatePin('user', Buffer.from(store.pin));
+    log('creating RSA-2048 AT_KEYEXCHANGE (index 0) and ECDSA P-256 (index 1) containers…');
+    await card.CardCreateContainer(0, CARD_CREATE_CONTAINER_KEY_GEN, AT_KEYEXCHANGE, 2048);
+    await card.CardCreateContainer(1, CARD_CREATE_CONTAINER_KEY_GEN, AT_ECDSA_P256, 256);
+    const cmap = decodeCmapFile(await card.CardReadFile('mscp', 'cmapfile'));
+    const rsaName = cmap[0]?.wszGuid;
+    const ecName = cmap[1]?.wszGuid;
+    if (!rsaName || !ecName) throw new Error('the cmapfile does not name containers 0 and 1');
+
+    // ---- the raw side: same module instance, own session, same keys by label -------------------
+    raw = new RawSide(SOFTHSM2_MODULE, store.label, store.pin);
+    const r = raw;
+    const p = r.pkcs11;
+    const rsaKey = r.findByLabel(pk.CKO_PRIVATE_KEY, rsaName);
+    const ecKey = r.findByLabel(pk.CKO_PRIVATE_KEY, ecName);
+    const rsaPub = r.findByLabel(pk.CKO_PUBLIC_KEY, rsaName);
+    const ecPub = r.findByLabel(pk.CKO_PUBLIC_KEY, ecName);
+    if (!r.id(rsaKey).equals(r.id(rsaPub)) || !r.id(ecKey).equals(r.id(ecPub))) throw new Error('private and public keys do not share CKA_ID');
+
+    const hash = createHash('sha256').update('p11-ksp bench').digest();
+    const rsaInput = Buffer.concat([SHA256_DIGEST_INFO, hash]); // what the bridge hands the token
+    const RSA_MECH = { mechanism: pk.CKM_RSA_PKCS };
+    const EC_MECH = { mechanism: pk.CKM_ECDSA };
+    const rsaSync = (s: Pkcs11Handle = r.session): Buffer => { p.C_SignInit(s, RSA_MECH, rsaKey); return p.C_Sign(s, rsaInput, Buffer.allocUnsafe(256)); };
+    const ecSync = (): Buffer => { p.C_SignInit(r.session, EC_MECH, ecKey); return p.C_Sign(r.session, hash, Buffer.allocUnsafe(64)); };
+    const rsaAsync = (s: Pkcs11Handle): Promise<Buffer> => { p.C_SignInit(s, RSA_MECH, rsaKey); return p.C_SignAsync(s, rsaInput, Buffer.allocUnsafe(256)); };
+    const bridgeRsa = (): Promise<Buffer> => card.CardSignData({ dwVersion: 2, bContainerIndex: 0, dwKeySpec: AT_KEYEXCHANGE, dwSigningFlags: 0, aiHashAlg: CALG_SHA_256, pbData: hash });
+    const bridgeEc = (): Promise<Buffer> => card.CardSignData({ dwVersion: 2, bContainerIndex: 1, dwKeySpec: AT_ECDSA_P256, dwSigningFlags: 0, aiHashAlg: 0, pbData: hash });
+
+    // ---- sanity: same key, same bytes ------------------------------------------------------------
+    const rawRsaSig = rsaSync();
+    const bridgeRsaSig = Buffer.from(await bridgeRsa()).reverse(); // the bridge answers little-endian
+    if (!rawRsaSig.equals(bridgeRsaSig)) throw new Error('RSA: the bridge and raw pkcs11js signatures differ (not the same key or input)');
+    if (!r.verify(RSA_MECH, rsaPub, rsaInput, rawRsaSig)) throw new Error('RSA: raw signature does not verify');
+    const bridgeEcSig = await bridgeEc();
+    if (bridgeEcSig.length !== 64 || !r.verify(EC_MECH, ecPub, hash, bridgeEcSig)) throw new Error('ECDSA: the bridge signature does not verify with the raw side\'s public key');
+    if (!r.verify(EC_MECH, ecPub, hash, ecSync())) throw new Error('ECDSA: raw signature does not verify');
+    log('sanity: bridge and raw sign with the same keys (RSA signatures identical, ECDSA verifies)');
+
+    // ---- 3. single stream ------------------------------------------------------------------------
+    try {
+      log(`RSA-2048 single stream: ${CONFIG.rounds} rounds × ${CONFIG.rsaN} ops per side…`);
+      const rsa = await interleave({
+        raw: syncBlock(() => rsaSync()),
+        bridge: sequentialBlock(bridgeRsa),
+        rawAwait: sequentialBlock(async () => rsaSync()),
+      }, CONFIG.rsaN, CONFIG.rounds, CONFIG.rsaWarmup);
+      cases.push(caseFrom('RSA-2048 sign, single stream', 'raw pkcs11js sync', 'await CardSignData, sequential', rsa.opsPerSecond.raw, rsa.opsPerSecond.bridge, GOAL_SINGLE));
+      cases.push(caseFrom('RSA-2048 — raw sync inside an awaited async function (context: cost of a Promise API)', 'raw pkcs11js sync', 'await (async () => raw)()', rsa.opsPerSecond.raw, rsa.opsPerSecond.rawAwait, null));
+      diagnostics.rsaEstimateAfterSingleMs = tokenOf(card)?.dispatcher.estimate('sign:RSA:2048').ms;
+    } catch (err) { errors.push(`RSA single stream: ${(err as Error).stack ?? err}`); }
+    try {
+      log(`ECDSA P-256 single stream: ${CONFIG.rounds} rounds × ${CONFIG.ecN} ops per side…`);
+      const ec = await interleave({
+        raw: syncBlock(ecSync),
+        bridge: sequentialBlock(bridgeEc),
+        rawAwait: sequentialBlock(async () => ecSync()),
+      }, CONFIG.ecN, CONFIG.rounds, CONFIG.ecWarmup);
+      cases.push(caseFrom('ECDSA P-256 sign, single stream', 'raw pkcs11js sync', 'await CardSignData, sequential', ec.opsPerSecond.raw, ec.opsPerSecond.bridge, GOAL_SINGLE));
+      cases.push(caseFrom('ECDSA P-256 — raw sync inside an awaited async function (context: cost of a Promise API)', 'raw pkcs11js sync', 'await (async () => raw)()', ec.opsPerSecond.raw, ec.opsPerSecond.rawAwait, null));
+      diagnostics.ecEstimateAfterSingleMs = tokenOf(card)?.dispatcher.estimate('sign:EC:256').ms;
+    } catch (err) { errors.push(`ECDSA single stream: ${(err as Error).stack ?? err}`); }
+
+    // ---- 4. several in flight (RSA) ----------------------------------------------------------------
+    const lanes = Array.from({ length: Math.max(...CONFIG.inFlight) }, () => r.openSession());
+    for (const k of CONFIG.inFlight) {
+      try {
+        log(`RSA-2048, ${k} in flight: ${CONFIG.flightRounds} rounds × ${CONFIG.flightN} ops per side (raw sync, bridge, raw async)…`);
+        const res = await interleave({
+          rawSync: syncBlock(() => rsaSync()),
+          bridge: inFlightBlock(k, () => bridgeRsa()),
+          rawAsync: inFlightBlock(k, (lane) => rsaAsync(lanes[lane])),
+        }, CONFIG.flightN, CONFIG.flightRounds, CONFIG.rsaWarmup);
+        const bridgeCase = caseFrom(`RSA-2048 sign, ${k} in flight`, 'raw pkcs11js sync, single stream', `CardSignData, ${k} outstanding`, res.opsPerSecond.rawSync, res.opsPerSecond.bridge, GOAL_IN_FLIGHT);
+        const control = caseFrom(`RSA-2048 sign, ${k} in flight — raw C_SignAsync, ${k} sessions (context)`, 'raw pkcs11js sync, single stream', `raw C_SignAsync, ${k} sessions`, res.opsPerSecond.rawSync, res.opsPerSecond.rawAsync, null);
+        const vsAsync = median(res.opsPerSecond.bridge.map((b, i) => b / res.opsPerSecond.rawAsync[i]));
+        bridgeCase.note = `bridge / raw async (same K, per-round median): ${vsAsync.toFixed(3)}`;
+        // The control: when raw pkcs11js itself cannot reach the goal with K in flight, the machine had no spare core.
+        if (control.ratio !== null && control.ratio < GOAL_IN_FLIGHT) bridgeCase.note += '; raw async control also below the goal: no spare core during this section';
+        cases.push(bridgeCase, control);
+        diagnostics[`rsaEstimateAfter${k}InFlightMs`] = tokenOf(card)?.dispatcher.estimate('sign:RSA:2048').ms;
+        diagnostics[`bridgeSessionsAfter${k}InFlight`] = tokenOf(card)?.sessions.sessionCount;
+      } catch (err) { errors.push(`RSA ${k} in flight: ${(err as Error).stack ?? err}`); }
+    }
+    // What one lone bridge RSA signature does right after a burst (the estimate carries queueing time).
+    try {
+      const t0 = performance.now();
+      await bridgeRsa();
+      diagnostics.firstSequentialRsaAfterBurstMs = round(performance.now() - t0, 3);
+      const trail: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        trail.push((tokenOf(card)?.dispatcher.estimate('sign:RSA:2048').ms ?? NaN).toFixed(2));
+        await bridgeRsa();
+      }
+      diagnostics.rsaEstimateOverNextLoneSignaturesMs = `${trail.join(' → ')} (> ${DEFAULT_DISPATCH_POLICY.maxInlineMs} ms = pooled, async hop)`;
+    } catch { /* diagnostic only */ }
+
+    // ---- 5. token calls per signature (pkcs11-spy, child process) ----------------------------------
+    try {
+      log('token calls per signature: pkcs11-spy in a child process…');
+      spy = runSpyChild(SCRIPT, store.dir, store.label, store.pin, rsaName);
+      const callCase = (name: string, c: SpyResult['rsa']): CaseResult => {
+        const only = Object.keys(c.functions).sort().join(',') === 'C_Sign,C_SignInit';
+        const fns = Object.entries(c.functions).map(([f, n]) => `${f}×${n / c.signatures}`).join(', ');
+        return {
+          case: name, rawLabel: 'raw floor', bridgeLabel: 'bridge',
+          rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null,
+          goal: `= ${GOAL_CALLS} calls/sig`, met: c.perSignature === GOAL_CALLS && only,
+          note: `${c.perSignature} calls/signature (${fns}); raw pkcs11js floor ${spy!.rawRsa.perSignature}`,
+        };
+      };
+      cases.push(callCase('Token calls per RSA-2048 signature', spy.rsa));
+      cases.push(callCase('Token calls per ECDSA P-256 signature', spy.ecdsa));
+    } catch (err) { errors.push(`pkcs11-spy: ${(err as Error).stack ?? err}`); }
+
+    // ---- 6. memory over ECDSA signatures -------------------------------------------------------------
+    try {
+      log(`memory: ${CONFIG.memoryOps} ECDSA signatures through the bridge…`);
+      const samples: MemorySample[] = [];
+      collect();
+      samples.push(memorySample('before'));
+      const half = CONFIG.memoryOps / 2;
+      for (let i = 0; i < half; i++) await bridgeEc();
+      samples.push(memorySample(`after ${half} (no GC)`));
+      collect();
+      samples.push(memorySample(`after ${half} (GC)`));
+      for (let i = 0; i < half; i++) await bridgeEc();
+      samples.push(memorySample(`after ${CONFIG.memoryOps} (no GC)`));
+      collect();
+      samples.push(memorySample(`after ${CONFIG.memoryOps} (GC)`));
+      memory = { ops: CONFIG.memoryOps, samples, maxRssKiB: process.resourceUsage().maxRSS };
+    } catch (err) { errors.push(`memory: ${(err as Error).stack ?? err}`); }
+  } catch (err) {
+    errors.push(`setup: ${(err as Error).stack ?? err}`);
+  } finally {
+    raw?.close();
+    await driver.close();
+    store.remove();
+  }
+
+  // ---- 7. results ----------------------------------------------------------------------------------
+  const elapsedS = round((performance.now() - started) / 1000, 1);
+  const ticksAtEnd = cpuTicks();
+  const stealPct = ticksAtStart && ticksAtEnd && ticksAtEnd.total > ticksAtStart.total
+    ? round((100 * (ticksAtEnd.steal - ticksAtStart.steal)) / (ticksAtEnd.total - ticksAtStart.total), 2) : null;
+  const pkcs11jsVersion = (JSON.parse(readFileSync(join(REPO, 'node_modules', 'pkcs11js', 'package.json'), 'utf8')) as { version: string }).version;
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1),
+    os: `${platform()} ${release()}`, node: process.version, pkcs11js: pkcs11jsVersion, softhsm: softhsmVersion(),
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)', date: new Date().toISOString(),
+    stealPercentDuringRun: stealPct ?? 'n/a', loadAverageAtEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+  };
+  const command = ['node dist/bench/run.js', ...process.argv.slice(2)].join(' ');
+  const json = { machine, command, config: CONFIG, gcAvailable, elapsedS, cases, spy, memory, diagnostics, errors };
+  const md = markdown(json);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(RESULTS, 'latest.md'), md);
+  process.stdout.write(md);
+  return errors.length ? 1 : 0;
+}
+
+// ---- markdown ---------------------------------------------------------------------------------------
+
+const fmt = (x: number | null, digits = 0): string => (x === null ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / 2 ** 20).toFixed(2)} MiB`;
+
+function markdown(j: {
+  machine: Record<string, string | number>; command: string; config: typeof CONFIG; gcAvailable: boolean; elapsedS: number;
+  cases: CaseResult[]; spy?: SpyResult; memory?: { ops: number; samples: MemorySample[]; maxRssKiB: number };
+  diagnostics: Record<string, unknown>; errors: string[];
+}): string {
+  const L: string[] = [];
+  const m = j.machine;
+  L.push('# p11-ksp bench: minidriver bridge vs raw pkcs11js (SoftHSM2)', '');
+  L.push(`- machine: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB, ${m.os}`);
+  L.push(`- node ${m.node}, pkcs11js ${m.pkcs11js}, SoftHSM ${m.softhsm}, libuv threadpool ${m.uvThreadpoolSize}`);
+  L.push(`- date: ${m.date}; run took ${j.elapsedS} s; CPU steal during the run ${m.stealPercentDuringRun}%, load average at end ${m.loadAverageAtEnd}`);
+  L.push(`- command: \`${j.command}\``);
+  L.push(`- method: interleaved rounds (single stream ${j.config.rounds}, in flight ${j.config.flightRounds}), side order rotated every round, one forced GC per section (none between blocks), warm-up first; ops/s = median of per-round ops/s, ratio = median of per-round ratios (bridge/raw), CI = ~95% interval of that median. Blocks: RSA ${j.config.rsaN}, ECDSA ${j.config.ecN}, in-flight ${j.config.flightN} ops per side.`);
+  L.push('');
+  const misses = j.cases.filter((c) => c.met === false);
+  if (misses.length) L.push(`**GOALS MISSED: ${misses.length}** — ${misses.map((c) => c.case).join('; ')}`, '');
+  else if (!j.errors.length) {
+    const close = j.cases.filter((c) => c.met === true && c.conclusive === false);
+    L.push(close.length ? `All goals met by the median; ${close.length} within noise (CI straddles the goal): ${close.map((c) => c.case).join('; ')}.` : 'All goals met.', '');
+  }
+  if (j.errors.length) L.push(`**ERRORS: ${j.errors.length} section(s) did not run** (see below)`, '');
+
+  L.push('| case | raw ops/s | bridge ops/s | ratio | goal | met? |', '|---|---:|---:|---:|---|---|');
+  for (const c of j.cases) {
+    const met = c.met === null ? 'n/a' : `${c.met ? 'yes' : '**NO — MISSED**'}${c.conclusive === false ? ' (CI straddles goal)' : ''}${c.note?.includes('no spare core') ? ' (raw async control also below goal: no spare core)' : ''}`;
+    if (c.ratio === null) {
+      L.push(`| ${c.case} | ${c.note?.split('; raw pkcs11js floor ')[1] ?? '—'} calls/sig (raw floor) | ${c.note?.split(';')[0]} | — | ${c.goal} | ${met} |`);
+    } else {
+      L.push(`| ${c.case} | ${fmt(c.rawOpsPerSec)} | ${fmt(c.bridgeOpsPerSec)} | ${fmt(c.ratio, 3)} | ${c.goal} | ${met} |`);
+    }
+  }
+  L.push('');
+  for (const c of j.cases) if (c.ratio !== null && c.note) L.push(`- ${c.case}: ${c.note}`);
+  if (j.cases.some((c) => c.ratio !== null && c.note)) L.push('');
+  L.push('Raw = pkcs11js on the same module instance, same key (found by CKA_LABEL), same mechanism and input bytes, C_SignInit + C_Sign with a fresh output buffer per call. "In flight" rows compare against raw **sync single stream**; the "(context)" rows put something else than the bridge in the bridge column: raw C_SignAsync with K sessions, or the raw sync call inside an awaited async function (what any Promise-returning API costs, the ceiling for the bridge).', '');
+
+  L.push('## Spread of the per-round ratios', '', '| case | rounds | median | ~95% CI of median | quartiles | min | max |', '|---|---:|---:|---|---|---:|---:|');
+  for (const c of j.cases) {
+    if (!c.rounds || !c.ratioCi) continue;
+    const q = [...c.rounds.ratio].sort((a, b) => a - b);
+    const at = (f: number): string => q[Math.min(q.length - 1, Math.floor(f * (q.length - 1) + 0.5))].toFixed(3);
+    L.push(`| ${c.case} | ${q.length} | ${fmt(c.ratio, 3)} | ${c.ratioCi[0].toFixed(3)} – ${c.ratioCi[1].toFixed(3)} | ${at(0.25)} – ${at(0.75)} | ${q[0].toFixed(3)} | ${q[q.length - 1].toFixed(3)} |`);
+  }
+  L.push('');
+
+  if (j.spy) {
+    L.push('## Token calls per signature (pkcs11-spy)', '');
+    L.push(`Child process, the bridge loaded pkcs11-spy.so over SoftHSM2; one warm-up signature, then ${j.spy.rsa.signatures} signatures between two marks in the log.`, '');
+    L.push('| what | calls | calls/signature | functions |', '|---|---:|---:|---|');
+    const row = (name: string, c: SpyResult['rsa']): string => `| ${name} | ${c.calls} | ${c.perSignature} | ${Object.entries(c.functions).map(([f, n]) => `${f} ×${n}`).join(', ')} |`;
+    L.push(row('bridge RSA-2048', j.spy.rsa), row('bridge ECDSA P-256', j.spy.ecdsa), row('raw pkcs11js RSA-2048 (floor)', j.spy.rawRsa), '');
+  }
+
+  if (j.memory) {
+    const s = j.memory.samples;
+    const before = s[0];
+    const after = s[s.length - 1];
+    const midGc = s.find((x) => x.label.includes('(GC)'))!;
+    L.push(`## Memory over ${fmt(j.memory.ops)} ECDSA P-256 signatures through the bridge`, '');
+    L.push(`GC forced at the marked points (${j.gcAvailable ? 'gc exposed via v8.setFlagsFromString' : 'gc NOT available: figures include garbage'}).`, '');
+    L.push('| sample | RSS | heap used | heap total | external | arrayBuffers |', '|---|---:|---:|---:|---:|---:|');
+    for (const x of s) L.push(`| ${x.label} | ${mib(x.rss)} | ${mib(x.heapUsed)} | ${mib(x.heapTotal)} | ${mib(x.external)} | ${mib(x.arrayBuffers)} |`);
+    L.push('');
+    L.push(`Growth before → after (both after GC): RSS ${signedMib(after.rss - before.rss)}, heap used ${signedMib(after.heapUsed - before.heapUsed)}, external ${signedMib(after.external - before.external)}.`);
+    L.push(`Second half only (${fmt(j.memory.ops / 2)} signatures, GC to GC): RSS ${signedMib(after.rss - midGc.rss)}, heap used ${signedMib(after.heapUsed - midGc.heapUsed)} (${((after.heapUsed - midGc.heapUsed) / (j.memory.ops / 2)).toFixed(1)} B/signature). Peak RSS of the process: ${(j.memory.maxRssKiB / 1024).toFixed(1)} MiB.`, '');
+  }
+
+  const d = j.diagnostics;
+  if (Object.keys(d).length) {
+    L.push('## Dispatcher diagnostics', '', '| what | value |', '|---|---|');
+    for (const [k, v] of Object.entries(d)) L.push(`| ${k} | ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(3) : String(v)} |`);
+    L.push('');
+  }
+  if (j.errors.length) {
+    L.push('## Errors', '');
+    for (const e of j.errors) L.push('```', e, '```');
+    L.push('');
+  }
+  return `${L.join('\n')}\n`;
+}
+
+// ---- entry ------------------------------------------------------------------------------------------
+
+if (process.argv.includes(SPY_CHILD_FLAG)) {
+  await spyChildMain();
+} else {
+  process.exitCode = await main();
+}

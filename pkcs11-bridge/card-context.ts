@@ -33,7 +33,7 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
   private readonly settable: SettableProperties = new Map();
   private deleted = false;
 
-  constructor(readonly state: CardState, readonly dwVersion: number, private readonly onDelete: (ctx: Pkcs11CardContext) => void) {
+  constructor(readonly state: CardState, readonly dwVersion: number, private readonly onDelete: (ctx: Pkcs11CardContext) => void, private readonly driverOpen: () => boolean) {
     super();
   }
 
@@ -47,6 +47,7 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
 
   assertOpen(operation: string): void {
     if (this.deleted) throw new CryptError('SCARD_E_INVALID_HANDLE', 'this card context was deleted; acquire a new one', { operation, card: this.state.name });
+    if (!this.driverOpen()) throw new CryptError('SCARD_E_NO_SERVICE', 'the driver of this context was closed; open a new driver and context', { operation, card: this.state.name });
     if (this.state.token.isClosed) throw new CryptError('SCARD_W_REMOVED_CARD', 'the card is no longer available; acquire a new context', { operation, card: this.state.name });
   }
 

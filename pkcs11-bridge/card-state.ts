@@ -10,6 +10,7 @@ import { type ContainerSlots, reconcileContainerMap } from './container-map.js';
 import { TokenFileStore } from './card-files.js';
 import { discoverKeyPairs } from './key-pairs.js';
 import { ckrOf, pk, type Pkcs11Handle } from './pkcs11.js';
+import { isStaleHandle } from './errors.js';
 import type { Token } from './token.js';
 
 /** The files every card has (reference §5), with their access conditions and initial content. */
@@ -90,8 +91,18 @@ export class CardState {
 
   /** Re-reads the cmapfile, matches it against the keys on the token, and writes back what changed. */
   reconcile(session: Pkcs11Handle): void {
+    try {
+      this.reconcileOnce(session);
+    } catch (err) {
+      // Another process replaced the cmapfile or deleted a key between our search and our read.
+      if (!isStaleHandle(ckrOf(err))) throw err;
+      this.reconcileOnce(session);
+    }
+  }
+
+  private reconcileOnce(session: Pkcs11Handle): void {
     const cmap = this.readOnly ? undefined : this.files.lookup(session, 'mscp/cmapfile');
-    const current = cmap ? decodeCmapFile(this.files.read(session, cmap)) : this.records;
+    const current = cmap ? this.decodeOrRebuild(this.files.read(session, cmap)) : this.records;
     const pairs = discoverKeyPairs(this.token, session);
     const completeView = this.token.login === 'user' || (this.token.flags & pk.CKF_LOGIN_REQUIRED) === 0;
     const result = reconcileContainerMap(current, pairs, this.token.identity.serial, completeView, this.maxContainers);
@@ -101,6 +112,15 @@ export class CardState {
       this.files.write(session, cmap, encodeCmapFile(result.records));
       // Changed behind every cache's back (keys added or removed by another tool): tell the caches.
       this.bumpFreshness(session, CARD_CACHE_CONTAINERS);
+    }
+  }
+
+  /** A cmapfile that is not a container map (written by a faulty tool) is rebuilt from the keys. */
+  private decodeOrRebuild(bytes: Buffer): (ContainerMapRecord | null)[] {
+    try {
+      return decodeCmapFile(bytes);
+    } catch {
+      return [];
     }
   }
 

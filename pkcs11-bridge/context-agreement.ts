@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import {
   CARD_BUFFER_SIZE_ONLY, CARD_DH_AGREEMENT_INFO_VERSION, CARD_RETURN_KEY_HANDLE,
 } from '../minidriver/constants.js';
@@ -24,6 +25,12 @@ export async function cardConstructDHAgreement(ctx: CardContextCore, info: CardD
   checkFlags(info.dwFlags, 0, operation);
   const peer = decodeEccBlob(info.pbPublicKey);
   if (peer.isPrivate || peer.usage !== 'ECDH') throw new CryptError('SCARD_E_INVALID_PARAMETER', 'the peer key must be an ECDH public key blob', { operation });
+  try {
+    // The token answers an off-curve point with CKR_GENERAL_ERROR at best: check it here first.
+    createPublicKey({ key: { kty: 'EC', crv: peer.curve, x: peer.x.toString('base64url'), y: peer.y.toString('base64url') }, format: 'jwk' });
+  } catch {
+    throw new CryptError('SCARD_E_INVALID_PARAMETER', `the peer public key is not a point on ${peer.curve}`, { operation });
+  }
   const curveBits = Number(peer.curve.slice(2));
   const keySpec = { 256: 6, 384: 7, 521: 8 }[curveBits as 256 | 384 | 521];
   const pair = keyPairFor(ctx, info.bContainerIndex, keySpec, operation);

@@ -23,6 +23,7 @@ export async function cardGetContainerInfo(ctx: CardContextCore, index: number, 
   ctx.assertOpen(operation);
   checkFlags(flags, 0, operation);
   return ctx.token.sync(operation, (s) => {
+    ctx.state.reconcile(s); // the keys on the token are the truth: another process may have changed them
     containerName(ctx, s, index, operation);
     const keys = ctx.state.containers.get(index);
     return buildContainerInfo({ signature: describe(keys?.sig), keyExchange: describe(keys?.keyx) });
@@ -64,27 +65,37 @@ export async function cardCreateContainer(ctx: CardContextCore, index: number, f
   }
   requireUserWrite(ctx, operation);
 
-  const { name, id } = ctx.token.sync(operation, (s) => {
+  // Nothing is written until the new key exists: a refused key size, a malformed blob or a full card
+  // leaves the container map and any key already in the slot as they were.
+  const { name, isNew, old } = ctx.token.sync(operation, (s) => {
     ctx.state.reconcile(s);
-    let record = ctx.state.records[index];
-    if (!record || !(record.bFlags & CONTAINER_MAP_VALID_CONTAINER)) {
-      record = { wszGuid: randomUUID(), bFlags: CONTAINER_MAP_VALID_CONTAINER, wSigKeySizeBits: 0, wKeyExchangeKeySizeBits: 0 };
-      while (ctx.state.records.length < index) ctx.state.records.push(null);
-      ctx.state.records[index] = record;
-      const cmap = ctx.state.files.lookup(s, 'mscp/cmapfile');
-      if (cmap) ctx.state.files.write(s, cmap, encodeCmapFile(ctx.state.records));
-    }
-    const old = ctx.state.containers.get(index)?.[spec.role];
-    if (old) destroyKeyPair(ctx.token, s, old.id);
-    return { name: record.wszGuid, id: newKeyId() };
+    const record = ctx.state.records[index];
+    const valid = record !== null && record !== undefined && (record.bFlags & CONTAINER_MAP_VALID_CONTAINER) !== 0;
+    return { name: valid ? record!.wszGuid : randomUUID(), isNew: !valid, old: ctx.state.containers.get(index)?.[spec.role] };
   });
-
+  const id = newKeyId();
   if (flags === CARD_CREATE_CONTAINER_KEY_GEN) {
     await generateKeyPair(ctx.token, spec, bits, name, id, name);
   } else {
-    ctx.token.sync(operation, (s) => importKeyPair(ctx.token, s, spec, keyData!, name, id), name);
+    ctx.token.sync(operation, (s) => {
+      try {
+        importKeyPair(ctx.token, s, spec, keyData!, name, id);
+      } catch (err) {
+        destroyKeyPair(ctx.token, s, id); // half an import (private key without public key) must not stay
+        throw err;
+      }
+    }, name);
   }
-  ctx.token.sync(operation, (s) => ctx.state.reconcile(s), name);
+  ctx.token.sync(operation, (s) => {
+    if (old) destroyKeyPair(ctx.token, s, old.id);
+    if (isNew) {
+      while (ctx.state.records.length < index) ctx.state.records.push(null);
+      ctx.state.records[index] = { wszGuid: name, bFlags: CONTAINER_MAP_VALID_CONTAINER, wSigKeySizeBits: 0, wKeyExchangeKeySizeBits: 0 };
+      const cmap = ctx.state.files.lookup(s, 'mscp/cmapfile');
+      if (cmap) ctx.state.files.write(s, cmap, encodeCmapFile(ctx.state.records));
+    }
+    ctx.state.reconcile(s);
+  }, name);
 }
 
 /** CardDeleteContainer: destroys the container's keys and zeroes its cmapfile record. */

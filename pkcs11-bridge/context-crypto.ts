@@ -9,7 +9,8 @@ import { type CardContextCore, checkFlags, keyPairFor } from './context-core.js'
 import { privateKeyHandle, type KeyPair } from './key-pairs.js';
 import { ECDSA, RSA_DECRYPT, RSA_SIGN, hashBytes } from './mechanisms.js';
 import { runOneShot } from './one-shot.js';
-import type { Mechanism, Pkcs11Handle } from './pkcs11.js';
+import { oaepUnpad } from './oaep-unpad.js';
+import { type Mechanism, type Pkcs11Handle, pk } from './pkcs11.js';
 
 /** CRYPT_NOHASHOID in dwSigningFlags: PKCS#1 v1.5 without the DigestInfo. */
 const CRYPT_NOHASHOID = 0x1;
@@ -124,9 +125,17 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
   else throw new CryptError('SCARD_E_INVALID_PARAMETER', `padding type ${padding} cannot decrypt; use CARD_PADDING_NONE, CARD_PADDING_PKCS1 or CARD_PADDING_OAEP`, { operation });
 
   const input = reversed(info.pbData);
+  const oaepVariant = `${(info.pPaddingInfo?.pszAlgId ?? 'SHA1').toUpperCase()}${info.pPaddingInfo?.pbLabel?.length ? '+label' : ''}`;
+  const unpadHere = (): Promise<Buffer> => {
+    // The token cannot remove this OAEP padding: decrypt raw on the token, unpad here.
+    const hash = hashByCngName(info.pPaddingInfo?.pszAlgId ?? 'SHA1');
+    if (!hash?.nodeName) return Promise.reject(new CryptError('SCARD_E_INVALID_PARAMETER', `OAEP hash "${info.pPaddingInfo?.pszAlgId}" is not supported`, { operation }));
+    return cardRsaDecrypt(ctx, { ...info, dwPaddingType: CARD_PADDING_NONE }).then((rawLe) => oaepUnpad(reversed(rawLe), hash.nodeName!, info.pPaddingInfo?.pbLabel, operation));
+  };
+  if (padding === CARD_PADDING_OAEP && ctx.token.oaepRefused.has(oaepVariant)) return unpadHere();
   const finish = padding === CARD_PADDING_NONE ? (b: Buffer) => reversed(b) : (b: Buffer) => Buffer.from(b);
   const pkcs11 = ctx.token.pkcs11;
-  return runOneShot(ctx.token, {
+  const decrypted = runOneShot(ctx.token, {
     operation,
     container,
     kind: `decrypt:RSA:${pair.bits}`,
@@ -141,11 +150,23 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
       return finish(await pkcs11.C_DecryptAsync(s, input, Buffer.allocUnsafe(k)));
     },
   });
+  if (padding !== CARD_PADDING_OAEP) return decrypted;
+  return decrypted.catch((err: unknown) => {
+    const refused = err instanceof CryptError && (err.nativeCode === pk.CKR_ARGUMENTS_BAD || err.nativeCode === pk.CKR_MECHANISM_PARAM_INVALID || err.nativeCode === pk.CKR_MECHANISM_INVALID);
+    if (!refused) throw err;
+    ctx.token.oaepRefused.add(oaepVariant);
+    return unpadHere();
+  });
 }
 
 /** The private key of a pair; invisible before login, which the caller must do first. */
 export function requirePrivateKey(ctx: CardContextCore, session: Pkcs11Handle, pair: KeyPair, operation: string, container: string): Pkcs11Handle {
   const handle = privateKeyHandle(ctx.token, session, pair);
+  if (!handle && ctx.token.login === 'user' && !ctx.token.isLoggedIn(session)) {
+    // Someone else in this process (another library on the same module) logged the application out.
+    ctx.token.sessionLost();
+    ctx.state.forgetPrivateHandles();
+  }
   if (!handle) {
     throw new CryptError(
       ctx.token.login === 'user' ? 'SCARD_E_NO_KEY_CONTAINER' : 'SCARD_W_SECURITY_VIOLATION',

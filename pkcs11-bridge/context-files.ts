@@ -2,7 +2,7 @@ import {
   AdminCreateDeleteDirAc, UserCreateDeleteDirAc, szBASE_CSP_DIR,
 } from '../minidriver/constants.js';
 import { CryptError } from '../minidriver/errors.js';
-import { certificateFileName, decodeCertificateFile, parseCertificateFileName } from '../minidriver/codecs/index.js';
+import { certificateFileName, decodeCertificateFile, decodeCmapFile, parseCertificateFileName } from '../minidriver/codecs/index.js';
 import type { CardFileInfo } from '../minidriver/structures.js';
 import { type CardFile, filePath, fileRights, isValidDirAc, isValidFileAc, normaliseName } from './card-files.js';
 import { type CardContextCore, checkFlags } from './context-core.js';
@@ -97,6 +97,7 @@ export async function cardWriteFile(ctx: CardContextCore, dirIn: string | null, 
     }
     const file = ctx.state.files.lookup(s, path);
     if (!file) throw new CryptError('SCARD_E_FILE_NOT_FOUND', `no file "${path}"; create it with CardCreateFile first`, { operation, card: ctx.state.name });
+    if (path === 'mscp/cmapfile') decodeCmapFile(data); // refuse what is not a container map: the card must stay usable
     const rights = fileRights(file.accessCondition);
     requireRole(ctx, { user: rights.userWrite, admin: rights.adminWrite }, operation, `writing "${path}"`);
     ctx.state.files.write(s, file, data);

@@ -4,12 +4,13 @@ import { CryptError } from '../minidriver/errors.js';
 import { hideEntryPointsAbove, negotiateVersion } from '../minidriver/negotiation.js';
 import type { CardData } from '../minidriver/structures.js';
 import { Pkcs11CardContext } from './card-context.js';
-import { CardState } from './card-state.js';
+import type { CardState } from './card-state.js';
+import { acquireCardState, releaseCardState } from './card-registry.js';
 import type { DispatchPolicy } from './dispatch.js';
 import { toCryptError } from './errors.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
 import type { Pkcs11Handle } from './pkcs11.js';
-import { Token, type TokenIdentity, tokenIdentity } from './token.js';
+import { type TokenIdentity, tokenIdentity } from './token.js';
 
 export interface Pkcs11DriverOptions {
   /** Path of the PKCS#11 module (a .so). */
@@ -114,7 +115,7 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     const state = this.stateFor(handle.identity, operation);
     state.references++;
     pCardData.dwVersion = version;
-    const context = new Pkcs11CardContext(state, version, () => { state.references--; });
+    const context = new Pkcs11CardContext(state, version, () => { state.references--; }, () => !this.closed);
     return hideEntryPointsAbove(context, version);
   }
 
@@ -134,18 +135,12 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     if (existing && !existing.token.isClosed) return existing;
     const module = this.loaded();
     const slot = this.findSlot(module, identity, operation);
-    let token: Token;
+    let state: CardState;
     try {
-      token = new Token(module, slot, module.pkcs11.C_GetTokenInfo(slot), this.options.dispatch);
+      state = acquireCardState(module, identity, slot, () => module.pkcs11.C_GetTokenInfo(slot),
+        { maxContainers: this.options.maxContainers ?? 128, dispatch: this.options.dispatch }, operation);
     } catch (err) {
       throw toCryptError(err, { operation, card: identity.label });
-    }
-    const state = new CardState(token, this.options.maxContainers ?? 128);
-    try {
-      token.sync(operation, (s) => state.initialise(s));
-    } catch (err) {
-      token.close();
-      throw err;
     }
     this.states.set(key, state);
     return state;
@@ -167,7 +162,7 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const state of this.states.values()) state.token.close();
+    for (const state of this.states.values()) releaseCardState(state);
     this.states.clear();
     if (this.module) releaseModule(this.module);
     this.module = undefined;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pkcs11Handle } from './pkcs11.js';
-import { pk } from './pkcs11.js';
+import { ckrOf, pk } from './pkcs11.js';
 import type { Token } from './token.js';
 import { type CurveInfo, curveBits, curveByEcParams, pointFromEcPointAttribute } from './ec-points.js';
 
@@ -42,11 +42,11 @@ export function discoverKeyPairs(token: Token, session: Pkcs11Handle): KeyPair[]
   const keyOf = (id: Buffer, kind: string) => `${kind}:${id.toString('hex')}`;
 
   for (const handle of token.find(session, [{ type: A.CKA_CLASS, value: A.CKO_PUBLIC_KEY }])) {
-    const pair = readKey(token, session, handle, false);
+    const pair = readKeyIfPresent(token, session, handle, false);
     if (pair) pairs.set(keyOf(pair.id, pair.kind), pair);
   }
   for (const handle of token.find(session, [{ type: A.CKA_CLASS, value: A.CKO_PRIVATE_KEY }])) {
-    const priv = readKey(token, session, handle, true);
+    const priv = readKeyIfPresent(token, session, handle, true);
     if (!priv) continue;
     const existing = pairs.get(keyOf(priv.id, priv.kind));
     if (existing) {
@@ -59,6 +59,16 @@ export function discoverKeyPairs(token: Token, session: Pkcs11Handle): KeyPair[]
     }
   }
   return [...pairs.values()];
+}
+
+/** A key another process deleted between the search and the read is simply not there. */
+function readKeyIfPresent(token: Token, session: Pkcs11Handle, handle: Pkcs11Handle, isPrivate: boolean): KeyPair | undefined {
+  try {
+    return readKey(token, session, handle, isPrivate);
+  } catch (err) {
+    if (ckrOf(err) === A.CKR_OBJECT_HANDLE_INVALID) return undefined;
+    throw err;
+  }
 }
 
 function readKey(token: Token, session: Pkcs11Handle, handle: Pkcs11Handle, isPrivate: boolean): KeyPair | undefined {

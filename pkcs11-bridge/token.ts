@@ -25,6 +25,10 @@ export function tokenIdentity(info: TokenInfo): TokenIdentity {
   };
 }
 
+/** CK_STATE values (PKCS#11 §5.6); pkcs11js does not export them. */
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
 /** Sessions we keep below the token's own maximum; enough to keep two cores busy with RSA. */
 const DEFAULT_POOL_SIZE = 8;
 
@@ -120,6 +124,36 @@ export class Token {
   attributes(session: Pkcs11Handle, object: Pkcs11Handle, types: number[]): Buffer[] {
     const result = this.pkcs11.C_GetAttributeValue(session, object, types.map((type) => ({ type })));
     return result.map((a) => a.value as Buffer);
+  }
+
+  /**
+   * OAEP variants ("SHA256", "SHA256+label") this token refused at C_DecryptInit. PKCS#11 has no query
+   * for mechanism parameters (SoftHSM2 2.6 takes only SHA-1 without a label), so the first refusal is
+   * remembered and later calls go straight to the fallback.
+   */
+  readonly oaepRefused = new Set<string>();
+
+  private keyGenerationQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs key generations on this token one at a time. SoftHSM2's file store answers concurrent
+   * C_GenerateKeyPair calls from several threads with CKR_GENERAL_ERROR now and then (seen with 8 in
+   * flight); generation is slow anyway and concurrency buys nothing there.
+   */
+  oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.keyGenerationQueue.then(work, work);
+    this.keyGenerationQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Whether the session is in a user state (one C_GetSessionInfo; used only on failure paths). */
+  isLoggedIn(session: Pkcs11Handle): boolean {
+    try {
+      const state = this.pkcs11.C_GetSessionInfo(session).state;
+      return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS;
+    } catch {
+      return false;
+    }
   }
 
   /** Marks login state lost after the anchor died: PKCS#11 logs out when the last session closes. */

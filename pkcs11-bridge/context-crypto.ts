@@ -22,6 +22,11 @@ function reversed(b: Uint8Array): Buffer {
   return out;
 }
 
+/** A Buffer view of the caller's bytes, without copying when they already are a Buffer. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function rsaModulusBytes(pair: KeyPair): number {
   return (pair.bits + 7) >> 3;
 }
@@ -80,13 +85,14 @@ export function cardSignData(ctx: CardContextCore, info: CardSigningInfo): Promi
   info.cbSignedData = signatureBytes;
   if (flags & CARD_BUFFER_SIZE_ONLY) return Promise.resolve(Buffer.alloc(0));
 
-  const { mechanism, data } = isRsa ? rsaSignInput(info, pair, flags) : { mechanism: ECDSA, data: Buffer.from(info.pbData) };
+  const { mechanism, data } = isRsa ? rsaSignInput(info, pair, flags) : { mechanism: ECDSA, data: asBuffer(info.pbData) };
   const pkcs11 = ctx.token.pkcs11;
-  const finish = isRsa ? reversed : (sig: Buffer) => sig;
+  // The output buffer is ours: reverse RSA signatures in place (natively) rather than copy.
+  const finish = isRsa ? (sig: Buffer) => sig.reverse() : (sig: Buffer) => sig;
   return runOneShot(ctx.token, {
     operation,
     container,
-    kind: `sign:${pair.kind}:${pair.bits}`,
+    estimate: (pair.estimates ??= {}).sign ??= ctx.token.dispatcher.estimate(`sign:${pair.kind}:${pair.bits}`),
     key: (s) => requirePrivateKey(ctx, s, pair, operation, container),
     stale: () => { pair.privateHandle = undefined; },
     run: (s, key) => {
@@ -138,7 +144,7 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
   const decrypted = runOneShot(ctx.token, {
     operation,
     container,
-    kind: `decrypt:RSA:${pair.bits}`,
+    estimate: (pair.estimates ??= {}).decrypt ??= ctx.token.dispatcher.estimate(`decrypt:RSA:${pair.bits}`),
     key: (s) => requirePrivateKey(ctx, s, pair, operation, container),
     stale: () => { pair.privateHandle = undefined; },
     run: (s, key) => {

@@ -20,11 +20,12 @@ export interface DispatchPolicy {
 export const DEFAULT_DISPATCH_POLICY: DispatchPolicy = { handoffMs: 0.15, maxInlineMs: 2.5 };
 
 /** Exponentially weighted latency of one kind of operation on one token. */
-class LatencyEstimate {
+export class LatencyEstimate {
   /** Undefined until measured: unknown operations start on the pool, where they cannot block. */
   ms: number | undefined;
   record(ms: number): void {
-    this.ms = this.ms === undefined ? ms : this.ms * 0.8 + ms * 0.2;
+    // One stall (a GC pause, a busy core) must not push an operation out of its band: cap each sample.
+    this.ms = this.ms === undefined ? ms : this.ms * 0.8 + Math.min(ms, this.ms * 4) * 0.2;
   }
 }
 

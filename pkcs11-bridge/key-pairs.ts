@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { LatencyEstimate } from './dispatch.js';
 import type { Pkcs11Handle } from './pkcs11.js';
 import { ckrOf, pk } from './pkcs11.js';
 import type { Token } from './token.js';
@@ -27,6 +28,8 @@ export interface KeyPair {
   privateHandle?: Pkcs11Handle;
   /** Token.loginEpoch when privateHandle was found; stale after a logout. */
   privateEpoch?: number;
+  /** The dispatcher's latency estimates for this key's operations, looked up once per key. */
+  estimates?: { sign?: LatencyEstimate; decrypt?: LatencyEstimate };
 }
 
 const A = pk;

@@ -33,9 +33,12 @@ function hashFor(cngId: string | null | undefined, operation: string): HashMecha
 }
 
 /** RSA signature mechanisms by CARD_PADDING_* type. */
+const RSA_PKCS: Mechanism = { mechanism: pk.CKM_RSA_PKCS };
+const RSA_X_509: Mechanism = { mechanism: pk.CKM_RSA_X_509 };
+
 export const RSA_SIGN = {
-  [CARD_PADDING_PKCS1]: (): Mechanism => ({ mechanism: pk.CKM_RSA_PKCS }),
-  [CARD_PADDING_NONE]: (): Mechanism => ({ mechanism: pk.CKM_RSA_X_509 }),
+  [CARD_PADDING_PKCS1]: (): Mechanism => RSA_PKCS,
+  [CARD_PADDING_NONE]: (): Mechanism => RSA_X_509,
   [CARD_PADDING_PSS]: (hash: string | null, saltBytes: number): Mechanism => {
     const h = hashFor(hash, 'CardSignData');
     return { mechanism: pk.CKM_RSA_PKCS_PSS, parameter: { type: pk.CK_PARAMS_RSA_PSS, hashAlg: h.ckm, mgf: h.mgf, saltLen: saltBytes } as RsaPssParams };
@@ -44,8 +47,8 @@ export const RSA_SIGN = {
 
 /** RSA decryption mechanisms by CARD_PADDING_* type. */
 export const RSA_DECRYPT = {
-  [CARD_PADDING_NONE]: (): Mechanism => ({ mechanism: pk.CKM_RSA_X_509 }),
-  [CARD_PADDING_PKCS1]: (): Mechanism => ({ mechanism: pk.CKM_RSA_PKCS }),
+  [CARD_PADDING_NONE]: (): Mechanism => RSA_X_509,
+  [CARD_PADDING_PKCS1]: (): Mechanism => RSA_PKCS,
   [CARD_PADDING_OAEP]: (hash: string | null, label?: Uint8Array): Mechanism => {
     const h = hashFor(hash ?? 'SHA1', 'CardRSADecrypt');
     return {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { CryptError } from '../minidriver/errors.js';
 import { isStaleHandle } from './errors.js';
+import type { LatencyEstimate } from './dispatch.js';
 import type { Pkcs11Handle } from './pkcs11.js';
 import type { Token } from './token.js';
 
@@ -12,8 +13,8 @@ import type { Token } from './token.js';
 export interface OneShot<T> {
   operation: string;
   container: string;
-  /** Latency class, e.g. 'sign:RSA:2048' or 'sign:EC:256'. */
-  kind: string;
+  /** Measured latency of this kind of operation on this token (see Dispatcher.estimate). */
+  estimate: LatencyEstimate;
   /** The private key handle (cached by the caller; `stale` tells it to look up again). */
   key(session: Pkcs11Handle): Pkcs11Handle;
   stale(): void;
@@ -22,7 +23,7 @@ export interface OneShot<T> {
 }
 
 export function runOneShot<T>(token: Token, op: OneShot<T>): Promise<T> {
-  const estimate = token.dispatcher.estimate(op.kind);
+  const estimate = op.estimate;
   const inline = (): T => {
     const started = performance.now();
     const result = withFreshKey(op, () => token.sync(op.operation, (s) => op.run(s, op.key(s)), op.container));

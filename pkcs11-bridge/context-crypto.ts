@@ -138,7 +138,10 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
     if (!hash?.nodeName) return Promise.reject(new CryptError('SCARD_E_INVALID_PARAMETER', `OAEP hash "${info.pPaddingInfo?.pszAlgId}" is not supported`, { operation }));
     return cardRsaDecrypt(ctx, { ...info, dwPaddingType: CARD_PADDING_NONE }).then((rawLe) => oaepUnpad(reversed(rawLe), hash.nodeName!, info.pPaddingInfo?.pbLabel, operation));
   };
-  if (padding === CARD_PADDING_OAEP && ctx.token.oaepRefused.has(oaepVariant)) return unpadHere();
+  // OAEP labels are handled inconsistently by modules (SoftHSM2 2.6 ignores them or fails with
+  // CKR_GENERAL_ERROR), so a label is always checked here, on the raw block.
+  const hasLabel = (info.pPaddingInfo?.pbLabel?.length ?? 0) > 0;
+  if (padding === CARD_PADDING_OAEP && (hasLabel || ctx.token.oaepRefused.has(oaepVariant))) return unpadHere();
   const finish = padding === CARD_PADDING_NONE ? (b: Buffer) => reversed(b) : (b: Buffer) => Buffer.from(b);
   const pkcs11 = ctx.token.pkcs11;
   const decrypted = runOneShot(ctx.token, {

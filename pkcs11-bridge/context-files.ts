@@ -51,17 +51,35 @@ function dirName(dir: string | null, operation: string): string | null {
   return dir === null || dir === undefined ? null : normaliseName(dir, operation, 'directory');
 }
 
-export async function cardReadFile(ctx: CardContextCore, dirIn: string | null, nameIn: string, flags?: number): Promise<Buffer> {
-  const operation = 'CardReadFile';
+/** Where a file call lands: its normalised directory and name, its path, and its certificate key if any. */
+interface FileTarget {
+  dir: string | null;
+  name: string;
+  path: string;
+  cert: { pair?: KeyPair; index: number } | undefined;
+}
+
+/**
+ * The preamble every file entry point shares: context open, flags, names normalised, the card
+ * writable when the call writes, the directory present; then the work on the anchor session.
+ */
+function onFile<T>(ctx: CardContextCore, operation: string, dirIn: string | null, nameIn: string, options: { flags?: number; writes: boolean },
+  work: (s: Pkcs11Handle, target: FileTarget) => T): T {
   ctx.assertOpen(operation);
-  checkFlags(flags, 0, operation);
+  checkFlags(options.flags, 0, operation);
   const dir = dirName(dirIn, operation);
   const name = normaliseName(nameIn, operation, 'file');
+  if (options.writes) requireWritable(ctx, operation);
   return ctx.token.sync(operation, (s) => {
     directoryOf(ctx, s, dir, operation);
-    const path = filePath(dir, name);
+    return work(s, { dir, name, path: filePath(dir, name), cert: certificateKey(ctx, dir, name) });
+  });
+}
+
+export async function cardReadFile(ctx: CardContextCore, dirIn: string | null, nameIn: string, flags?: number): Promise<Buffer> {
+  const operation = 'CardReadFile';
+  return onFile(ctx, operation, dirIn, nameIn, { flags, writes: false }, (s, { path, cert }) => {
     if (path === 'mscp/cmapfile') ctx.state.reconcile(s); // the keys on the token are the truth
-    const cert = certificateKey(ctx, dir, name);
     if (cert) {
       const handle = cert.pair && findCertificate(ctx.token, s, cert.pair.id);
       if (!handle) throw new CryptError('SCARD_E_FILE_NOT_FOUND', `no file "${path}": container ${cert.index} has no such certificate`, { operation, card: ctx.state.name });
@@ -79,16 +97,8 @@ export async function cardReadFile(ctx: CardContextCore, dirIn: string | null, n
 
 export async function cardWriteFile(ctx: CardContextCore, dirIn: string | null, nameIn: string, flags: number, data: Uint8Array): Promise<void> {
   const operation = 'CardWriteFile';
-  ctx.assertOpen(operation);
-  checkFlags(flags, 0, operation);
   if (!(data instanceof Uint8Array)) throw new CryptError('SCARD_E_INVALID_PARAMETER', 'pbData is required', { operation });
-  const dir = dirName(dirIn, operation);
-  const name = normaliseName(nameIn, operation, 'file');
-  requireWritable(ctx, operation);
-  ctx.token.sync(operation, (s) => {
-    directoryOf(ctx, s, dir, operation);
-    const path = filePath(dir, name);
-    const cert = certificateKey(ctx, dir, name);
+  onFile(ctx, operation, dirIn, nameIn, { flags, writes: true }, (s, { path, cert }) => {
     if (cert) {
       requireRole(ctx, { user: true, admin: true }, operation, `writing "${path}"`);
       if (!cert.pair) throw new CryptError('SCARD_E_NO_KEY_CONTAINER', `container ${cert.index} has no key for the certificate "${path}"`, { operation, card: ctx.state.name });
@@ -130,15 +140,7 @@ export async function cardCreateFile(ctx: CardContextCore, dirIn: string | null,
 
 export async function cardDeleteFile(ctx: CardContextCore, dirIn: string | null, nameIn: string, flags?: number): Promise<void> {
   const operation = 'CardDeleteFile';
-  ctx.assertOpen(operation);
-  checkFlags(flags, 0, operation);
-  const dir = dirName(dirIn, operation);
-  const name = normaliseName(nameIn, operation, 'file');
-  requireWritable(ctx, operation);
-  ctx.token.sync(operation, (s) => {
-    directoryOf(ctx, s, dir, operation);
-    const path = filePath(dir, name);
-    const cert = certificateKey(ctx, dir, name);
+  onFile(ctx, operation, dirIn, nameIn, { flags, writes: true }, (s, { path, cert }) => {
     if (cert) {
       requireRole(ctx, { user: true, admin: true }, operation, `deleting "${path}"`);
       if (!cert.pair || removeCertificates(ctx.token, s, cert.pair.id) === 0) throw new CryptError('SCARD_E_FILE_NOT_FOUND', `no file "${path}"`, { operation, card: ctx.state.name });

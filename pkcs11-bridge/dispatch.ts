@@ -88,6 +88,11 @@ export class Dispatcher {
     this.flushingAlone = false;
   }
 
+  /** Pooled operations in flight now. */
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
   /** Counts a pooled operation in flight until it settles. */
   track<T>(work: Promise<T>): Promise<T> {
     this.inFlight++;

@@ -30,12 +30,13 @@ export function runOneShot<T>(token: Token, op: OneShot<T>): Promise<T> {
     estimate.record(performance.now() - started);
     return result;
   };
-  // Timed from the moment a session is in hand, so time spent queueing for a session in a burst does
-  // not make the operation look slow.
+  // Timed from the moment a session is in hand, and only when running alone, so that queueing and
+  // contention in a burst do not make the operation look slow.
   const pooled = (): Promise<T> => withFreshKeyAsync(op, () => token.pooled(op.operation, async (s) => {
     const started = performance.now();
     const result = await op.runAsync(s, op.key(s));
-    estimate.record(performance.now() - started);
+    // Samples taken while others share the cores measure contention, not the operation.
+    if (token.dispatcher.inFlightCount <= 1) estimate.record(performance.now() - started);
     return result;
   }, op.container));
   switch (token.dispatcher.place(estimate)) {

@@ -45,6 +45,11 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
     return this.state.token;
   }
 
+  /** Object searches and writes go one at a time per token (see Token.exclusive). */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.state.token.exclusive(work);
+  }
+
   assertOpen(operation: string): void {
     if (this.deleted) throw new CryptError('SCARD_E_INVALID_HANDLE', 'this card context was deleted; acquire a new one', { operation, card: this.state.name });
     if (!this.driverOpen()) throw new CryptError('SCARD_E_NO_SERVICE', 'the driver of this context was closed; open a new driver and context', { operation, card: this.state.name });
@@ -77,55 +82,55 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
   }
 
   override CardCreateContainer(index: number, flags: number, keySpec: number, keySize: number, keyData?: Uint8Array | null): Promise<void> {
-    return cardCreateContainer(this, index, flags, keySpec, keySize, keyData);
+    return this.exclusive(() => cardCreateContainer(this, index, flags, keySpec, keySize, keyData));
   }
 
   override CardCreateContainerEx(index: number, flags: number, keySpec: number, keySize: number, keyData: Uint8Array | null, pinId: number): Promise<void> {
     // Every key of a PKCS#11 token is behind the one user PIN.
     if (pinId !== 1) return Promise.reject(new CryptError('SCARD_E_UNSUPPORTED_FEATURE', 'keys can only be bound to ROLE_USER on a PKCS#11 token', { operation: 'CardCreateContainerEx', card: this.state.name }));
-    return cardCreateContainer(this, index, flags, keySpec, keySize, keyData);
+    return this.exclusive(() => cardCreateContainer(this, index, flags, keySpec, keySize, keyData));
   }
 
-  override CardDeleteContainer(index: number, reserved?: number): Promise<void> { return cardDeleteContainer(this, index, reserved); }
-  override CardGetContainerInfo(index: number, flags?: number): Promise<ContainerInfo> { return cardGetContainerInfo(this, index, flags); }
+  override CardDeleteContainer(index: number, reserved?: number): Promise<void> { return this.exclusive(() => cardDeleteContainer(this, index, reserved)); }
+  override CardGetContainerInfo(index: number, flags?: number): Promise<ContainerInfo> { return this.exclusive(() => cardGetContainerInfo(this, index, flags)); }
   override CardSignData(info: CardSigningInfo): Promise<Buffer> {
     try { return cardSignData(this, info); } catch (err) { return Promise.reject(err); }
   }
   override CardRSADecrypt(info: CardRsaDecryptInfo): Promise<Buffer> {
     try { return cardRsaDecrypt(this, info); } catch (err) { return Promise.reject(err); }
   }
-  override CardConstructDHAgreement(info: CardDhAgreementInfo): Promise<number> { return cardConstructDHAgreement(this, info); }
+  override CardConstructDHAgreement(info: CardDhAgreementInfo): Promise<number> { return this.exclusive(() => cardConstructDHAgreement(this, info)); }
   override CardDeriveKey(info: CardDeriveKey): Promise<Buffer> { return cardDeriveKey(this, info); }
   override CardDestroyDHAgreement(index: number, flags?: number): Promise<void> { return cardDestroyDHAgreement(this, index, flags); }
 
-  override CardAuthenticatePin(userId: string, pin: Uint8Array): Promise<void> { return cardAuthenticatePin(this, userId, pin); }
-  override CardAuthenticateEx(pinId: number, flags: number, pin: Uint8Array | null): Promise<Buffer | null> { return cardAuthenticateEx(this, pinId, flags, pin); }
-  override CardDeauthenticate(userId: string, flags?: number): Promise<void> { return cardDeauthenticate(this, userId, flags); }
-  override CardDeauthenticateEx(pinSet: number, flags?: number): Promise<void> { return cardDeauthenticateEx(this, pinSet, flags); }
+  override CardAuthenticatePin(userId: string, pin: Uint8Array): Promise<void> { return this.exclusive(() => cardAuthenticatePin(this, userId, pin)); }
+  override CardAuthenticateEx(pinId: number, flags: number, pin: Uint8Array | null): Promise<Buffer | null> { return this.exclusive(() => cardAuthenticateEx(this, pinId, flags, pin)); }
+  override CardDeauthenticate(userId: string, flags?: number): Promise<void> { return this.exclusive(() => cardDeauthenticate(this, userId, flags)); }
+  override CardDeauthenticateEx(pinSet: number, flags?: number): Promise<void> { return this.exclusive(() => cardDeauthenticateEx(this, pinSet, flags)); }
   override CardChangeAuthenticator(userId: string, current: Uint8Array, next: Uint8Array, retryCount: number, flags: number): Promise<void> {
-    return cardChangeAuthenticator(this, userId, current, next, retryCount, flags);
+    return this.exclusive(() => cardChangeAuthenticator(this, userId, current, next, retryCount, flags));
   }
   override CardChangeAuthenticatorEx(flags: number, authPinId: number, authData: Uint8Array, targetPinId: number, targetData: Uint8Array, retryCount: number): Promise<void> {
-    return cardChangeAuthenticatorEx(this, flags, authPinId, authData, targetPinId, targetData, retryCount);
+    return this.exclusive(() => cardChangeAuthenticatorEx(this, flags, authPinId, authData, targetPinId, targetData, retryCount));
   }
   override CardUnblockPin(userId: string, authData: Uint8Array, newPin: Uint8Array, retryCount: number, flags: number): Promise<void> {
-    return cardUnblockPin(this, userId, authData, newPin, retryCount, flags);
+    return this.exclusive(() => cardUnblockPin(this, userId, authData, newPin, retryCount, flags));
   }
 
-  override CardCreateDirectory(dir: string, ac: number): Promise<void> { return cardCreateDirectory(this, dir, ac); }
-  override CardDeleteDirectory(dir: string): Promise<void> { return cardDeleteDirectory(this, dir); }
-  override CardCreateFile(dir: string | null, name: string, size: number, ac: number): Promise<void> { return cardCreateFile(this, dir, name, size, ac); }
-  override CardReadFile(dir: string | null, name: string, flags?: number): Promise<Buffer> { return cardReadFile(this, dir, name, flags); }
-  override CardWriteFile(dir: string | null, name: string, flags: number, data: Uint8Array): Promise<void> { return cardWriteFile(this, dir, name, flags, data); }
-  override CardDeleteFile(dir: string | null, name: string, flags?: number): Promise<void> { return cardDeleteFile(this, dir, name, flags); }
-  override CardEnumFiles(dir: string | null, flags?: number): Promise<string[]> { return cardEnumFiles(this, dir, flags); }
-  override CardGetFileInfo(dir: string | null, name: string): Promise<CardFileInfo> { return cardGetFileInfo(this, dir, name); }
+  override CardCreateDirectory(dir: string, ac: number): Promise<void> { return this.exclusive(() => cardCreateDirectory(this, dir, ac)); }
+  override CardDeleteDirectory(dir: string): Promise<void> { return this.exclusive(() => cardDeleteDirectory(this, dir)); }
+  override CardCreateFile(dir: string | null, name: string, size: number, ac: number): Promise<void> { return this.exclusive(() => cardCreateFile(this, dir, name, size, ac)); }
+  override CardReadFile(dir: string | null, name: string, flags?: number): Promise<Buffer> { return this.exclusive(() => cardReadFile(this, dir, name, flags)); }
+  override CardWriteFile(dir: string | null, name: string, flags: number, data: Uint8Array): Promise<void> { return this.exclusive(() => cardWriteFile(this, dir, name, flags, data)); }
+  override CardDeleteFile(dir: string | null, name: string, flags?: number): Promise<void> { return this.exclusive(() => cardDeleteFile(this, dir, name, flags)); }
+  override CardEnumFiles(dir: string | null, flags?: number): Promise<string[]> { return this.exclusive(() => cardEnumFiles(this, dir, flags)); }
+  override CardGetFileInfo(dir: string | null, name: string): Promise<CardFileInfo> { return this.exclusive(() => cardGetFileInfo(this, dir, name)); }
 
   override CardGetProperty<K extends CardPropertyName>(name: K, flags?: number): Promise<CardPropertyValues[K]> { return cardGetProperty(this, name, flags); }
   override CardSetProperty<K extends CardPropertyName>(name: K, value: CardPropertyValues[K], flags?: number): Promise<void> {
     return cardSetProperty(this, this.settable, name, value, flags);
   }
   override CardGetContainerProperty<K extends ContainerPropertyName>(index: number, name: K, flags?: number): Promise<ContainerPropertyValues[K]> {
-    return cardGetContainerProperty(this, index, name, flags);
+    return this.exclusive(() => cardGetContainerProperty(this, index, name, flags));
   }
 }

@@ -60,7 +60,10 @@ export function newKeyId(): Buffer {
   return randomBytes(16);
 }
 
-/** Generates a key pair on the token. Slow (disk-bound on SoftHSM2, seconds on cards): always pooled. */
+/**
+ * Generates a key pair on the token. Slow (disk-bound on SoftHSM2, seconds on cards): always pooled.
+ * Callers hold Token.exclusive: nothing else touches the token's objects meanwhile.
+ */
 export function generateKeyPair(token: Token, spec: KeySpecInfo, bits: number, label: string, id: Buffer, container: string): Promise<void> {
   const u = usage(spec);
   const mechanism = { mechanism: spec.kind === 'RSA' ? A.CKM_RSA_PKCS_KEY_PAIR_GEN : A.CKM_EC_KEY_PAIR_GEN };
@@ -68,9 +71,9 @@ export function generateKeyPair(token: Token, spec: KeySpecInfo, bits: number, l
     ? [...commonPublic(label, id), { type: A.CKA_KEY_TYPE, value: A.CKK_RSA }, { type: A.CKA_MODULUS_BITS, value: bits }, { type: A.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }, ...u.pub]
     : [...commonPublic(label, id), { type: A.CKA_KEY_TYPE, value: A.CKK_EC }, { type: A.CKA_EC_PARAMS, value: curveForBits(bits).ecParams }, ...u.pub];
   const priv: Template = [...commonPrivate(label, id), { type: A.CKA_KEY_TYPE, value: spec.kind === 'RSA' ? A.CKK_RSA : A.CKK_EC }, ...u.priv];
-  return token.oneAtATime(() => token.dispatcher.track(token.pooled('CardCreateContainer', async (s) => {
+  return token.dispatcher.track(token.pooled('CardCreateContainer', async (s) => {
     await token.pkcs11.C_GenerateKeyPairAsync(s, mechanism, pub, priv);
-  }, container)));
+  }, container));
 }
 
 /**

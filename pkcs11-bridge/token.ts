@@ -133,16 +133,17 @@ export class Token {
    */
   readonly oaepRefused = new Set<string>();
 
-  private keyGenerationQueue: Promise<unknown> = Promise.resolve();
+  private objectQueue: Promise<unknown> = Promise.resolve();
 
   /**
-   * Runs key generations on this token one at a time. SoftHSM2's file store answers concurrent
-   * C_GenerateKeyPair calls from several threads with CKR_GENERAL_ERROR now and then (seen with 8 in
-   * flight); generation is slow anyway and concurrency buys nothing there.
+   * Runs the calls that create, destroy or search token objects one at a time for this token. SoftHSM2's
+   * file object store is not safe against a key generation on a worker thread while another thread
+   * lists or creates objects (seen: CKR_GENERAL_ERROR, lost objects, and SIGSEGV with plain pkcs11js
+   * too). Signing and decryption with an open key do not go through here and stay concurrent.
    */
-  oneAtATime<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.keyGenerationQueue.then(work, work);
-    this.keyGenerationQueue = run.catch(() => undefined);
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.objectQueue.then(work, work);
+    this.objectQueue = run.catch(() => undefined);
     return run;
   }
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto, { type KeyObject, randomBytes } from 'node:crypto';
@@ -122,20 +124,42 @@ describe('pkcs11-bridge: concurrent operations on one token', () => {
     assert.ok(verifyRsaPkcs1(rsaKx, 'sha256', m, await rsaSign(RSA_KX, m)), 'signs again afterwards');
   });
 
-  it('8 workers each creating 6 containers one after another (8 always in flight) all succeed, in a child process', function () {
-    // Every CardCreateContainer ends by re-reading the token while other key pairs are being generated
-    // on worker threads. Run in a child: when this races inside SoftHSM2 the process can die (SIGSEGV).
-    this.timeout(120_000);
+  /** Runs fixtures/concurrent-create.js in a child (its own SoftHSM2 store) and checks its report. */
+  const concurrentCreate = (workers: number, perWorker: number, readers: number) => {
     const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'concurrent-create.js');
-    const env = { ...process.env };
-    delete env.SOFTHSM2_CONF; // the child makes its own SoftHSM2 store
-    const child = spawnSync(process.execPath, [fixture, '8', '6'], { env, encoding: 'utf8', timeout: 110_000 });
+    // The child makes its own SoftHSM2 store, under a temp dir of ours: a crashed child cannot remove it.
+    const scratch = mkdtempSync(join(tmpdir(), 'p11ksp-concurrent-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: scratch };
+    delete env.SOFTHSM2_CONF;
+    let child;
+    try {
+      child = spawnSync(process.execPath, [fixture, String(workers), String(perWorker), String(readers)], { env, encoding: 'utf8', timeout: 110_000 });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     assert.equal(child.signal, null, `the child process died of ${child.signal}; stderr: ${child.stderr.slice(-500)}`);
     assert.equal(child.status, 0, `exit ${child.status}; stderr: ${child.stderr.slice(-500)}`);
     const report = JSON.parse(child.stdout.trim().split('\n').pop()!) as { failures: string[]; valid: number; distinct: number; keyObjects: number; expected: number };
-    assert.deepEqual(report.failures, [], 'every CardCreateContainer succeeds');
+    assert.deepEqual(report.failures, [], 'every call succeeds');
     assert.equal(report.valid, report.expected, `the cmapfile has exactly the ${report.expected} containers made (no phantom records)`);
     assert.equal(report.distinct, report.valid, 'container names are unique');
     assert.equal(report.keyObjects, 2 * report.expected, 'one key pair per container, none lost');
+  };
+
+  // Run in a child: when token objects are enumerated while others are being created on worker threads,
+  // SoftHSM2 can fail calls, expose half-made objects, or crash the process (SIGSEGV).
+  it('8 workers each creating 6 containers one after another (8 always in flight) all succeed (child process)', function () {
+    this.timeout(120_000);
+    concurrentCreate(8, 6, 0);
+  });
+
+  it('one container created at a time (24 in a row) while two other contexts keep reading the cmapfile and container info (child process)', function () {
+    this.timeout(120_000);
+    concurrentCreate(1, 24, 2);
+  });
+
+  it('8 creating workers while two other contexts keep reading the cmapfile and container info (child process)', function () {
+    this.timeout(120_000);
+    concurrentCreate(8, 6, 2);
   });
 });

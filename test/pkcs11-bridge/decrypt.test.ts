@@ -58,6 +58,31 @@ describe('pkcs11-bridge: CardRSADecrypt', () => {
       assert.deepEqual(await decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'SHA256' } }), secret);
     });
 
+    for (const [alg, node] of [['SHA1', 'sha1'], ['SHA384', 'sha384'], ['SHA512', 'sha512']] as const) {
+      it(`OAEP ${alg} with a label`, async () => {
+        const secret = randomBytes(24);
+        const label = Buffer.from(`label for ${alg}`);
+        const ciphertext = crypto.publicEncrypt({ key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: node, oaepLabel: label }, secret);
+        assert.deepEqual(await decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: alg, pbLabel: label } }), secret);
+      });
+    }
+
+    it('OAEP with the wrong label or the wrong hash is refused (SCARD_E_INVALID_PARAMETER), never garbage', async () => {
+      const secret = randomBytes(32);
+      const ciphertext = crypto.publicEncrypt({ key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('right') }, secret);
+      await expectCryptError(() => decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'SHA256', pbLabel: Buffer.from('wrong') } }), 'SCARD_E_INVALID_PARAMETER', 'wrong label');
+      await expectCryptError(() => decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'SHA256' } }), 'SCARD_E_INVALID_PARAMETER', 'no label');
+      await expectCryptError(() => decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'SHA384', pbLabel: Buffer.from('right') } }), 'SCARD_E_INVALID_PARAMETER', 'wrong hash');
+      await expectCryptError(() => decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'MD5' } }), 'SCARD_E_INVALID_PARAMETER', 'MD5 is no OAEP hash');
+      assertNoSessionCheckedOut(ctx);
+    });
+
+    it('OAEP SHA-1: a ciphertext made without a label does not decrypt when a label is asked for', async () => {
+      const secret = randomBytes(32);
+      const ciphertext = crypto.publicEncrypt({ key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, secret);
+      await expectCryptError(() => decrypt({ pbData: reversed(ciphertext), dwPaddingType: CARD_PADDING_OAEP, pPaddingInfo: { pszAlgId: 'SHA1', pbLabel: Buffer.from('a label') } }), 'SCARD_E_INVALID_PARAMETER');
+    });
+
     it('OAEP SHA-1 without a label', async () => {
       const secret = randomBytes(32);
       const ciphertext = crypto.publicEncrypt({ key: publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, secret);

@@ -3,7 +3,9 @@ import { inspect } from 'node:util';
 import type { CardModule } from '../../minidriver/card-module.js';
 import { CryptError } from '../../minidriver/errors.js';
 import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
-import { expectCryptError, makeToken, newDriver, openContext, pin } from './helpers.js';
+import pkcs11js from 'pkcs11js';
+import { findSlotByLabel, loadModule } from '../rigs/index.js';
+import { expectCryptError, makeToken, newDriver, openContext, pin, SOFTHSM2_MODULE } from './helpers.js';
 
 // SoftHSM2 directly: it has no retry counter (a wrong PIN never blocks it).
 const USER_PIN = 'user-Pin-4711';
@@ -67,6 +69,31 @@ describe('pkcs11-bridge: PINs on SoftHSM2 (no retry counter)', () => {
       assert.equal(await ctx2.CardGetProperty('Authenticated State'), 0);
     } finally {
       await other.close();
+    }
+  });
+
+  // PKCS#11 login belongs to the application. When another library in the process holds it, C_Login
+  // answers CKR_USER_ALREADY_LOGGED_IN without looking at the PIN, and checking the PIN would mean
+  // logging that library out (and invalidating its key handles). The rule: that answer is
+  // success. So the bridge cannot tell a wrong PIN here; this test pins the documented behaviour.
+  it('when another library in the process holds the login, CardAuthenticatePin succeeds without checking the PIN (CKR_USER_ALREADY_LOGGED_IN is success)', async () => {
+    const { pkcs11 } = loadModule(SOFTHSM2_MODULE); // the same library instance, another user of it
+    const session = pkcs11.C_OpenSession(findSlotByLabel(pkcs11, token.label), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      pkcs11.C_Login(session, pkcs11js.CKU_USER, USER_PIN);
+      const other = newDriver();
+      try {
+        const ctx2 = await openContext(other, token.label);
+        await ctx2.CardAuthenticatePin('user', pin('not-the-pin'));
+        assert.equal(await ctx2.CardGetProperty('Authenticated State'), 1 << ROLE_USER);
+        // and the other library's login is left alone
+        assert.equal(pkcs11.C_GetSessionInfo(session).state, 3 /* CKS_RW_USER_FUNCTIONS */);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      try { pkcs11.C_Logout(session); } catch { /* the bridge may have logged out already */ }
+      pkcs11.C_CloseSession(session);
     }
   });
 

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import crypto, { randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
 import type { CardModule } from '../../minidriver/card-module.js';
 import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
+import { deleteKeyPair, findSlotByLabel, generateKeyPair, loadModule } from '../rigs/index.js';
 import {
   assertNoSessionCheckedOut, CKO, digest, expectCryptError, grapheneDestroy, grapheneObjects, graphenePublicKey, makeToken, newDriver,
-  openContext, parseCardCf, pin, readCmap, verifyEcdsa, verifyRsaPkcs1,
+  openContext, parseCardCf, pin, readCmap, SOFTHSM2_MODULE, verifyEcdsa, verifyRsaPkcs1,
 } from './helpers.js';
 
 const token = makeToken('br-stale');
@@ -118,5 +120,40 @@ describe('pkcs11-bridge: stale handles and state changed behind a context\'s bac
     const m = randomBytes(8);
     const name = (await readCmap(ctx))[EC_D]!.name;
     assert.ok(verifyEcdsa(graphenePublicKey(token.label, name, 'EC', 256), 'sha256', m, await signEc(ctx, EC_D, m)), 'signs after re-authentication');
+  });
+
+  it('a key pair deleted by pkcs11-tool in another process: SCARD_E_NO_KEY_CONTAINER, and it leaves the cmapfile', async () => {
+    const tool = { modulePath: SOFTHSM2_MODULE, label: token.label, pin: token.pin };
+    generateKeyPair(tool, { keyType: 'EC:prime256v1', id: 'dd01', label: 'tool-doomed' });
+    await ctx.CardAuthenticatePin('user', pin(token.pin));
+    const index = (await readCmap(ctx)).findIndex((r) => r?.name === 'tool-doomed');
+    assert.ok(index >= 0, 'the tool key is a container');
+    const m = randomBytes(8);
+    assert.ok(verifyEcdsa(graphenePublicKey(token.label, 'tool-doomed', 'EC', 256), 'sha256', m, await signEc(ctx, index, m)), 'signs (private handle cached)');
+    deleteKeyPair(tool, 'dd01');
+    await expectCryptError(() => signEc(ctx, index, randomBytes(8)), 'SCARD_E_NO_KEY_CONTAINER');
+    assertNoSessionCheckedOut(ctx);
+    const info = await ctx.CardGetContainerInfo(index).catch((err: unknown) => err);
+    assert.ok(info instanceof Error || (info as { pbSigPublicKey: unknown }).pbSigPublicKey === null, 'no public key published for it any more');
+    const record = (await readCmap(ctx))[index];
+    assert.ok(record === null || record.sigBits === 0, 'the cmapfile no longer lists its size');
+  });
+
+  it('another library in the process logs the application out: SCARD_W_SECURITY_VIOLATION, then re-authentication works', async () => {
+    await ctx.CardAuthenticatePin('user', pin(token.pin));
+    await signEc(ctx, EC_D, randomBytes(8)); // private handle cached
+    const { pkcs11 } = loadModule(SOFTHSM2_MODULE); // the same library instance, another user of it
+    const session = pkcs11.C_OpenSession(findSlotByLabel(pkcs11, token.label), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      pkcs11.C_Logout(session);
+    } finally {
+      pkcs11.C_CloseSession(session);
+    }
+    await expectCryptError(() => signEc(ctx, EC_D, randomBytes(8)), 'SCARD_W_SECURITY_VIOLATION');
+    assertNoSessionCheckedOut(ctx);
+    await ctx.CardAuthenticatePin('user', pin(token.pin));
+    const m = randomBytes(8);
+    const name = (await readCmap(ctx))[EC_D]!.name;
+    assert.ok(verifyEcdsa(graphenePublicKey(token.label, name, 'EC', 256), 'sha256', m, await signEc(ctx, EC_D, m)));
   });
 });

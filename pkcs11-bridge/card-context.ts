@@ -33,7 +33,7 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
   private readonly settable: SettableProperties = new Map();
   private deleted = false;
 
-  constructor(readonly state: CardState, readonly dwVersion: number, private readonly onDelete: (ctx: Pkcs11CardContext) => void, private readonly driverOpen: () => boolean) {
+  constructor(readonly state: CardState, readonly dwVersion: number, private readonly driverOpen: () => boolean) {
     super();
   }
 
@@ -61,7 +61,6 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
     this.deleted = true;
     for (const secret of this.agreements.values()) secret.fill(0);
     this.agreements.clear();
-    this.onDelete(this);
   }
 
   override async CardQueryCapabilities(): Promise<CardCapabilities> {

@@ -40,8 +40,6 @@ export class CardState {
   private readonly synthetic = new Map<string, Buffer>();
   records: (ContainerMapRecord | null)[] = [];
   containers = new Map<number, ContainerSlots>();
-  /** References from card contexts; the token closes with the last. */
-  references = 0;
 
   constructor(readonly token: Token, readonly maxContainers: number) {
     this.files = new TokenFileStore(token);

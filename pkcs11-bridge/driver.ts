@@ -113,9 +113,8 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
       throw new CryptError('SCARD_E_INVALID_HANDLE', 'hScard is not a card of this driver; take it from listReaders()', { operation });
     }
     const state = this.stateFor(handle.identity, operation);
-    state.references++;
     pCardData.dwVersion = version;
-    const context = new Pkcs11CardContext(state, version, () => { state.references--; }, () => !this.closed);
+    const context = new Pkcs11CardContext(state, version, () => !this.closed);
     return hideEntryPointsAbove(context, version);
   }
 

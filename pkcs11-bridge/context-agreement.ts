@@ -3,7 +3,7 @@ import {
   CARD_BUFFER_SIZE_ONLY, CARD_DH_AGREEMENT_INFO_VERSION, CARD_RETURN_KEY_HANDLE,
 } from '../minidriver/constants.js';
 import { CryptError } from '../minidriver/errors.js';
-import { decodeEccBlob, toUncompressedPoint } from '../minidriver/codecs/index.js';
+import { curveByName, decodeEccBlob, toUncompressedPoint } from '../minidriver/codecs/index.js';
 import { deriveKeyFromSecret, KDF_USE_SECRET_AS_HMAC_KEY_FLAG } from '../minidriver/kdf.js';
 import type { CardDeriveKey, CardDhAgreementInfo } from '../minidriver/structures.js';
 import { type CardContextCore, checkFlags, keyPairFor } from './context-core.js';
@@ -31,8 +31,7 @@ export async function cardConstructDHAgreement(ctx: CardContextCore, info: CardD
   } catch {
     throw new CryptError('SCARD_E_INVALID_PARAMETER', `the peer public key is not a point on ${peer.curve}`, { operation });
   }
-  const curveBits = Number(peer.curve.slice(2));
-  const keySpec = { 256: 6, 384: 7, 521: 8 }[curveBits as 256 | 384 | 521];
+  const keySpec = curveByName(peer.curve)!.ecdhKeySpec;
   const pair = keyPairFor(ctx, info.bContainerIndex, keySpec, operation);
   const container = ctx.state.records[info.bContainerIndex]?.wszGuid ?? '';
   const index = freeIndex(ctx, operation);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CryptError } from '../minidriver/errors.js';
 import { curveByName, decodeEccBlob, decodeRsaPrivateKeyBlob, toUncompressedPoint } from '../minidriver/codecs/index.js';
 import { CURVES, type CurveInfo } from '../minidriver/codecs/curves.js';
-import { ecPointAttribute } from './ec-points.js';
+import { curveBits, ecPointAttribute } from './ec-points.js';
 import type { KeySpecInfo } from './context-core.js';
 import { pk, type Pkcs11Handle, type Template } from './pkcs11.js';
 import type { Token } from './token.js';
@@ -50,7 +50,7 @@ function usage(spec: KeySpecInfo): { pub: Template; priv: Template } {
 }
 
 export function curveForBits(bits: number): CurveInfo {
-  const curve = CURVES.find((c) => Number(c.name.slice(2)) === bits);
+  const curve = CURVES.find((c) => curveBits(c) === bits);
   if (!curve) throw new CryptError('SCARD_E_INVALID_PARAMETER', `no curve of ${bits} bits`, { operation: 'CardCreateContainer' });
   return curve;
 }
@@ -97,7 +97,7 @@ export function importKeyPair(token: Token, session: Pkcs11Handle, spec: KeySpec
   const blob = decodeEccBlob(keyData);
   const curve = curveByName(blob.curve)!;
   const wantUsage = spec.role === 'keyx' ? 'ECDH' : 'ECDSA';
-  if (!blob.isPrivate || !blob.d || blob.usage !== wantUsage || Number(curve.name.slice(2)) !== spec.curveBits) {
+  if (!blob.isPrivate || !blob.d || blob.usage !== wantUsage || curveBits(curve) !== spec.curveBits) {
     throw new CryptError('SCARD_E_INVALID_PARAMETER', `the key blob must be a ${wantUsage} P-${spec.curveBits} private key blob`, { operation: op });
   }
   token.pkcs11.C_CreateObject(session, [...commonPrivate(label, id), { type: A.CKA_KEY_TYPE, value: A.CKK_EC }, ...u.priv,

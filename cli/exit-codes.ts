@@ -11,8 +11,10 @@
  *   3  PIN incorrect                 SCARD_W_WRONG_CHV
  *   4  PIN blocked                   SCARD_W_CHV_BLOCKED
  *   5  no card                       SCARD_E_NO_SMARTCARD, SCARD_W_REMOVED_CARD
- *   6  not found                     SCARD_E_FILE_NOT_FOUND, SCARD_E_NO_KEY_CONTAINER, NTE_BAD_KEYSET
+ *   6  not found                     SCARD_E_FILE_NOT_FOUND, SCARD_E_NO_KEY_CONTAINER, NTE_BAD_KEYSET,
+ *                                    NTE_NOT_FOUND (`provider remove` of a name not registered)
  *   7  unsupported                   SCARD_E_UNSUPPORTED_FEATURE, NTE_NOT_SUPPORTED
+ *   8  exists already                NTE_EXISTS (`provider add` of a registered name without --replace)
  *  130 cancelled (Ctrl+C at a prompt or during a command), the shell's 128 + SIGINT
  */
 import type { WindowsCodeName } from '../minidriver/codes.js';
@@ -27,6 +29,7 @@ export const ExitCode = {
   NO_CARD: 5,
   NOT_FOUND: 6,
   UNSUPPORTED: 7,
+  EXISTS: 8,
   CANCELLED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -40,8 +43,10 @@ const BY_CODE: ReadonlyMap<WindowsCodeName, ExitCode> = new Map<WindowsCodeName,
   ['SCARD_E_FILE_NOT_FOUND', ExitCode.NOT_FOUND],
   ['SCARD_E_NO_KEY_CONTAINER', ExitCode.NOT_FOUND],
   ['NTE_BAD_KEYSET', ExitCode.NOT_FOUND],
+  ['NTE_NOT_FOUND', ExitCode.NOT_FOUND],
   ['SCARD_E_UNSUPPORTED_FEATURE', ExitCode.UNSUPPORTED],
   ['NTE_NOT_SUPPORTED', ExitCode.UNSUPPORTED],
+  ['NTE_EXISTS', ExitCode.EXISTS],
   ['SCARD_W_CANCELLED_BY_USER', ExitCode.CANCELLED],
 ]);
 

@@ -7,10 +7,14 @@
  * answer "unknown option '--pin=1234'", echoing the PIN into the terminal and CI logs; declared, they
  * are refused with a message that points at --pin-file and never repeats the value.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { demoCommand, type DemoOptions } from './commands/demo.js';
 import { initCommand, type InitOptions } from './commands/init.js';
+import {
+  providerAddCommand, type ProviderAddOptions, providerImportCommand, type ProviderImportOptions, providerListCommand,
+  type ProviderListOptions, providerRemoveCommand, type ProviderRemoveOptions,
+} from './commands/provider.js';
 import { readersCommand, type ReadersOptions } from './commands/readers.js';
 import { ExitCode, exitCodeFor, UsageError } from './exit-codes.js';
 import { DEFAULT_TOKEN_LABEL } from './home.js';
@@ -54,6 +58,55 @@ function action<T>(run: (options: T, out: Output) => Promise<void>, json: (optio
   };
 }
 
+/** action() for a command with one positional argument (commander passes it before the options). */
+function actionWithArg<T>(run: (arg: string, options: T, out: Output) => Promise<void>, json: (options: T) => boolean = () => false) {
+  return async (arg: string, options: T): Promise<void> => action<T>((o, out) => run(arg, o, out), json)(options);
+}
+
+/** --priority: a whole number (negative allowed); anything else is a usage error from commander. */
+function parsePriority(value: string): number {
+  const n = Number(value);
+  if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a whole number');
+  return n;
+}
+
+function providerCommands(program: Command): void {
+  const provider = program.command('provider')
+    .description('manage the provider registry: which PKCS#11 module or plug-in serves which card (kept in P11KSP_HOME/providers)');
+
+  provider.command('add <name>')
+    .description('register a card type: a PKCS#11 module (minidriver) or a JavaScript plug-in, and the cards it serves')
+    .addOption(new Option('--module <path>', 'PKCS#11 module (.so) serving the card').conflicts('plugin'))
+    .addOption(new Option('--plugin <path>', 'JavaScript module implementing the provider interface').conflicts('module'))
+    .option('--atr <hex>', 'the card ATR to match (hex; spaces and colons allowed)')
+    .option('--atr-mask <hex>', 'mask ANDed with the card ATR before comparing (same length as --atr)')
+    .option('--manufacturer <pattern>', 'glob (* ?) on the token manufacturer')
+    .option('--model <pattern>', 'glob (* ?) on the token model')
+    .option('--label <pattern>', 'glob (* ?) on the token label')
+    .option('--serial <pattern>', 'glob (* ?) on the token serial number')
+    .option('--priority <n>', 'higher wins regardless of install order (default 0)', parsePriority)
+    .option('--replace', 'overwrite a registration of the same name (it becomes the most recent)')
+    .option('--json', 'print one JSON object')
+    .action(actionWithArg<ProviderAddOptions>(providerAddCommand, (o) => o.json === true));
+
+  provider.command('list')
+    .description('list registrations in precedence order (highest priority, then most recently installed)')
+    .option('--json', 'print one JSON object')
+    .action(action<ProviderListOptions>(providerListCommand, (o) => o.json === true));
+
+  provider.command('remove <name>')
+    .description('remove a registration')
+    .option('--json', 'print one JSON object')
+    .action(actionWithArg<ProviderRemoveOptions>(providerRemoveCommand, (o) => o.json === true));
+
+  provider.command('import-p11kit')
+    .description('register the modules p11-kit is configured to load (pkcs11.conf module files)')
+    .option('--include-trust', 'also import trust-policy modules (p11-kit-trust: CA anchors, not cards)')
+    .option('--replace', 're-import modules already registered under the same name')
+    .option('--json', 'print one JSON object')
+    .action(action<ProviderImportOptions>(providerImportCommand, (o) => o.json === true));
+}
+
 function buildProgram(): Command {
   const program = refusePinOptions(new Command('p11-ksp'))
     .description('The Windows smart-card key-storage model (card minidriver, CNG KSP, CryptoAPI CSP) on any PKCS#11 token')
@@ -67,7 +120,7 @@ function buildProgram(): Command {
       'to use another libsofthsm2.so. PINs are read at a hidden prompt or from a file, never from argv.',
       '',
       'Exit codes: 0 ok, 1 failure, 2 usage, 3 PIN incorrect, 4 PIN blocked, 5 no card,',
-      '6 not found, 7 unsupported, 130 cancelled.',
+      '6 not found, 7 unsupported, 8 exists already, 130 cancelled.',
     ].join('\n'));
 
   program.command('init')
@@ -91,6 +144,7 @@ function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(action<ReadersOptions>(readersCommand, (o) => o.json === true));
 
+  providerCommands(program);
   return program;
 }
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { CardModule } from '../../minidriver/card-module.js';
 import { moduleReferences, type Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import {
-  assertNoSessionCheckedOut, CKO, expectCryptError, grapheneObjects, makeToken, newDriver, openContext, pin, SOFTHSM2_MODULE,
+  assertNoSessionCheckedOut, CKO, expectCryptError, grapheneObjects, makeToken, newDriver, openContext, pin, SOFTHSM2_MODULE, openContextPerSuite,
 } from './helpers.js';
 
 const token = makeToken('br-files');
@@ -28,15 +28,7 @@ describe('pkcs11-bridge: card file system on the token', () => {
     assert.equal(await ctx.CardGetProperty('Authenticated State'), 0);
   };
 
-  before(async () => {
-    driver = newDriver();
-    ctx = await openContext(driver, token.label);
-  });
-
-  after(async () => {
-    await ctx.CardDeleteContext();
-    await driver.close();
-  });
+  openContextPerSuite(token.label, (d, c) => { driver = d; ctx = c; });
 
   describe('a fresh token', () => {
     it('has cardid (16 bytes), cardcf (6 zero bytes), cardapps ("mscp" padded to 8) and an empty mscp/cmapfile', async () => {

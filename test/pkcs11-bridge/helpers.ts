@@ -60,6 +60,24 @@ export async function openContext(driver: Pkcs11Minidriver, label: string, dwVer
  * synchronously instead of returning a rejected promise fails the assertion too (the contract is
  * promise-based; a synchronous throw escapes `.catch()` handlers).
  */
+/**
+ * One driver and one context on a token for a whole describe block: opened in before(), deleted and
+ * closed in after(). `use` receives them (the suite keeps them in its own variables).
+ */
+export function openContextPerSuite(label: string, use: (driver: Pkcs11Minidriver, ctx: CardModule) => void): void {
+  let driver: Pkcs11Minidriver | undefined;
+  let ctx: CardModule | undefined;
+  before(async () => {
+    driver = newDriver();
+    ctx = await openContext(driver, label);
+    use(driver, ctx);
+  });
+  after(async () => {
+    await ctx?.CardDeleteContext();
+    await driver?.close();
+  });
+}
+
 export async function expectCryptError(action: () => Promise<unknown>, codeName: WindowsCodeName, what = ''): Promise<CryptError> {
   let promise: Promise<unknown>;
   try {

@@ -5,7 +5,7 @@ import { CryptError } from '../../minidriver/errors.js';
 import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import pkcs11js from 'pkcs11js';
 import { findSlotByLabel, loadModule } from '../rigs/index.js';
-import { expectCryptError, makeToken, newDriver, openContext, pin, SOFTHSM2_MODULE } from './helpers.js';
+import { expectCryptError, makeToken, newDriver, openContext, pin, SOFTHSM2_MODULE, openContextPerSuite } from './helpers.js';
 
 // SoftHSM2 directly: it has no retry counter (a wrong PIN never blocks it).
 const USER_PIN = 'user-Pin-4711';
@@ -33,15 +33,7 @@ describe('pkcs11-bridge: PINs on SoftHSM2 (no retry counter)', () => {
   let driver: Pkcs11Minidriver;
   let ctx: CardModule;
 
-  before(async () => {
-    driver = newDriver();
-    ctx = await openContext(driver, token.label);
-  });
-
-  after(async () => {
-    await ctx.CardDeleteContext();
-    await driver.close();
-  });
+  openContextPerSuite(token.label, (d, c) => { driver = d; ctx = c; });
 
   beforeEach(() => ctx.CardDeauthenticateEx(0xff));
 

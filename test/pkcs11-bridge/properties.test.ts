@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { CardModule } from '../../minidriver/card-module.js';
 import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
-import { expectCryptError, makeToken, newDriver, openContext, pin } from './helpers.js';
+import { expectCryptError, makeToken, newDriver, openContext, pin, openContextPerSuite } from './helpers.js';
 
 const token = makeToken('br-props');
 
@@ -13,15 +13,7 @@ describe('pkcs11-bridge: card and container properties', () => {
   let driver: Pkcs11Minidriver;
   let ctx: CardModule;
 
-  before(async () => {
-    driver = newDriver();
-    ctx = await openContext(driver, token.label);
-  });
-
-  after(async () => {
-    await ctx.CardDeleteContext();
-    await driver.close();
-  });
+  openContextPerSuite(token.label, (d, c) => { driver = d; ctx = c; });
 
   describe('CardGetProperty: every CP_* with its dwFlags and value type', () => {
     it('Free Space: CARD_FREE_SPACE_INFO, bytes unknown on SoftHSM2, 128 containers', async () => {

@@ -6,7 +6,7 @@ import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import {
   assertNoSessionCheckedOut, CALG_RSA_KEYX, CALG_RSA_SIGN, CKO, cmapRecordBytes, CURVE, type CurveBits, ECC_MAGIC, eccPrivateBlob,
   expectCryptError, grapheneObjects, makeToken, newDriver, openContext, parseEccPublicBlob, parseRsaPublicBlob, pin,
-  pointFromEcPointDer, readCmap, reversed, RSA1, type TokenObject, verifyEcdsa,
+  pointFromEcPointDer, readCmap, reversed, RSA1, type TokenObject, verifyEcdsa, openContextPerSuite
 } from './helpers.js';
 
 const token = makeToken('br-containers');
@@ -46,16 +46,7 @@ describe('pkcs11-bridge: key containers', () => {
     cardcf: await ctx.CardReadFile(null, 'cardcf'),
   });
 
-  before(async () => {
-    driver = newDriver();
-    ctx = await openContext(driver, token.label);
-    await ctx.CardAuthenticatePin('user', pin(token.pin));
-  });
-
-  after(async () => {
-    await ctx.CardDeleteContext();
-    await driver.close();
-  });
+  openContextPerSuite(token.label, (d, c) => { driver = d; ctx = c; }, token.pin);
 
   describe('CARD_CREATE_CONTAINER_KEY_GEN and CardGetContainerInfo', () => {
     for (const spec of SPECS) {

@@ -16,7 +16,7 @@ import type { WindowsCodeName } from '../../minidriver/codes.js';
 import { CryptError } from '../../minidriver/errors.js';
 import { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import {
-  createSoftHsm, findGrapheneSlot, openGrapheneModule, pkcs11ErrorCode, SOFTHSM2_MODULE, type SoftHsmToken,
+  attributeReader, createSoftHsm, findGrapheneSlot, openGrapheneModule, pkcs11ErrorCode, SOFTHSM2_MODULE, type SoftHsmToken,
 } from '../rigs/index.js';
 
 export { SOFTHSM2_MODULE };
@@ -64,12 +64,13 @@ export async function openContext(driver: Pkcs11Minidriver, label: string, dwVer
  * One driver and one context on a token for a whole describe block: opened in before(), deleted and
  * closed in after(). `use` receives them (the suite keeps them in its own variables).
  */
-export function openContextPerSuite(label: string, use: (driver: Pkcs11Minidriver, ctx: CardModule) => void): void {
+export function openContextPerSuite(label: string, use: (driver: Pkcs11Minidriver, ctx: CardModule) => void, userPin?: string): void {
   let driver: Pkcs11Minidriver | undefined;
   let ctx: CardModule | undefined;
   before(async () => {
     driver = newDriver();
     ctx = await openContext(driver, label);
+    if (userPin !== undefined) await ctx.CardAuthenticatePin('user', pin(userPin));
     use(driver, ctx);
   });
   after(async () => {
@@ -363,21 +364,7 @@ export interface TokenObject {
 }
 
 function readObject(object: graphene.SessionObject): TokenObject {
-  const raw = (type: number): Buffer | undefined => {
-    try {
-      return object.getAttribute(type) as Buffer;
-    } catch {
-      return undefined;
-    }
-  };
-  const ulong = (type: number) => {
-    const b = raw(type);
-    return b === undefined ? undefined : b.length >= 8 ? Number(b.readBigUInt64LE(0)) : b.readUInt32LE(0);
-  };
-  const bool = (type: number) => {
-    const b = raw(type);
-    return b === undefined ? undefined : b[0] !== 0;
-  };
+  const { raw, ulong, bool } = attributeReader(object);
   const A = pkcs11js;
   return {
     cls: ulong(A.CKA_CLASS) ?? -1,

@@ -4,7 +4,7 @@ import type { CardModule } from '../../minidriver/card-module.js';
 import type { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import {
   CALG_RSA_KEYX, CALG_RSA_SIGN, capiPrivateKeyBlob, CKO, ECC_MAGIC, eccPrivateBlob, eccPublicBlob, grapheneObjects, makeToken,
-  newDriver, openContext, parseEccPublicBlob, parseRsaPublicBlob, pin, readCmap, reversed, verifyEcdsa,
+  newDriver, openContext, parseEccPublicBlob, parseRsaPublicBlob, pin, readCmap, reversed, verifyEcdsa, openContextPerSuite
 } from './helpers.js';
 
 const token = makeToken('br-import');
@@ -24,16 +24,7 @@ describe('pkcs11-bridge: CARD_CREATE_CONTAINER_KEY_IMPORT', () => {
     return priv[0]!;
   };
 
-  before(async () => {
-    driver = newDriver();
-    ctx = await openContext(driver, token.label);
-    await ctx.CardAuthenticatePin('user', pin(token.pin));
-  });
-
-  after(async () => {
-    await ctx.CardDeleteContext();
-    await driver.close();
-  });
+  openContextPerSuite(token.label, (d, c) => { driver = d; ctx = c; }, token.pin);
 
   it('a PRIVATEKEYBLOB of a node:crypto RSA-2048 key becomes an AT_KEYEXCHANGE key that signs and decrypts for it', async () => {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -141,10 +141,12 @@ function loginIfNeeded(session: graphene.Session, pin: string): boolean {
   }
 }
 
-function readKeyAttributes(object: graphene.SessionObject): KeyAttributes | undefined {
-  // Raw reads by CKA number, one attribute per call: a template holding an attribute the object
-  // lacks fails as a whole (CKR_ATTRIBUTE_TYPE_INVALID), and graphene's by-name reads map some
-  // numbers back to another name (CKA_EC_PARAMS comes back as "paramsECDSA").
+/**
+ * Raw attribute reads by CKA number, one attribute per call: a template holding an attribute the object
+ * lacks fails as a whole (CKR_ATTRIBUTE_TYPE_INVALID), and graphene's by-name reads map some numbers
+ * back to another name (CKA_EC_PARAMS comes back as "paramsECDSA"). Undefined where the object lacks it.
+ */
+export function attributeReader(object: graphene.SessionObject) {
   const raw = (type: number): Buffer | undefined => {
     try {
       return object.getAttribute(type);
@@ -160,6 +162,11 @@ function readKeyAttributes(object: graphene.SessionObject): KeyAttributes | unde
     const b = raw(type);
     return b === undefined ? undefined : b[0] !== 0;
   };
+  return { raw, ulong, bool };
+}
+
+function readKeyAttributes(object: graphene.SessionObject): KeyAttributes | undefined {
+  const { raw, ulong, bool } = attributeReader(object);
   const hex = (type: number) => raw(type)?.toString('hex');
 
   const className = KEY_CLASSES.get(ulong(pkcs11js.CKA_CLASS) ?? -1);

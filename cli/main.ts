@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { installTerminalUserInterface } from '../smartcard/terminal-ui.js';
 import { demoCommand, type DemoOptions } from './commands/demo.js';
 import { initCommand, type InitOptions } from './commands/init.js';
 import {
@@ -17,7 +18,7 @@ import {
 } from './commands/provider.js';
 import { readersCommand, type ReadersOptions } from './commands/readers.js';
 import { ExitCode, exitCodeFor, UsageError } from './exit-codes.js';
-import { DEFAULT_TOKEN_LABEL } from './home.js';
+import { DEFAULT_TOKEN_LABEL } from '../home.js';
 import { Output } from './output.js';
 
 function version(): string {
@@ -162,4 +163,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Card and PIN prompts of the smart-card layer (a card to insert, a card's PIN) are asked on the
+// terminal when there is one and no application UI is registered; without a terminal they stay silent.
+installTerminalUserInterface();
 await main(process.argv);

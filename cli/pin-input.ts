@@ -6,9 +6,9 @@
  * caller can wipe it when done; the bytes read here are wiped as soon as the PIN is copied out. What
  * cannot be wiped is said where it happens (JavaScript strings are immutable).
  */
-import password from '@inquirer/password';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
+import { hiddenPrompt } from '../smartcard/hidden-prompt.js';
 import { CancelledError, UsageError } from './exit-codes.js';
 
 /** The shortest PIN accepted (SoftHSM2's own minimum, and the smart-card norm). */
@@ -76,29 +76,15 @@ function checkLength(pin: Buffer, source: PinSource): void {
   throw new UsageError(`the ${source.what}${source.file ? ` in ${source.file}` : ''} must have at least ${MIN_PIN_LENGTH} characters`);
 }
 
-/** Prompts go to the terminal the user is looking at: stderr when it is one, so stdout stays data. */
-function promptOutput(): NodeJS.WritableStream {
-  if (process.stderr.isTTY) return process.stderr;
-  if (process.stdout.isTTY) return process.stdout;
-  return process.stderr;
-}
-
 /**
- * One hidden prompt. Nothing is echoed, not even a mask (its length would tell the PIN's length), and
- * the prompt's Ctrl+T "show" toggle is off. The answer arrives as a string from the prompt library and
- * cannot be wiped; it is copied into a Buffer at once and dropped.
+ * One hidden prompt (smartcard/hidden-prompt.ts, shared with the smart-card terminal UI): nothing is
+ * echoed, not even a mask, and there is no Ctrl+T "show" toggle. The prompt library's string answer
+ * cannot be wiped; it is copied into a Buffer at once and dropped. Ctrl+C or Escape cancels.
  */
 async function ask(message: string, validate?: (value: string) => true | string): Promise<Buffer> {
-  try {
-    const answer = await password(
-      { message, mask: false, toggleMask: false, ...(validate ? { validate } : {}) },
-      { input: process.stdin, output: promptOutput(), clearPromptOnDone: false },
-    );
-    return Buffer.from(answer, 'utf8');
-  } catch (err) {
-    if ((err as Error)?.name === 'ExitPromptError' || (err as Error)?.name === 'AbortPromptError') throw new CancelledError('cancelled at the PIN prompt');
-    throw err;
-  }
+  const answer = await hiddenPrompt(message, validate);
+  if (answer === null) throw new CancelledError('cancelled at the PIN prompt');
+  return answer;
 }
 
 function noTerminal(source: PinSource): UsageError {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { softHsmModulePath, useSoftHsmConf, writeSoftHsmConf } from './home.js';
+import { softHsmModulePath, useSoftHsmConf, writeSoftHsmConf } from '../home.js';
 import { wipe } from './pin-input.js';
 import { initialiseToken } from './token-init.js';
 import type { TokenIdentity } from '../pkcs11-bridge/token.js';

@@ -154,4 +154,12 @@ export interface CardMinidriver {
   readonly name: string;
   listReaders(): Promise<CardReaderState[]>;
   CardAcquireContext(pCardData: CardData, dwFlags?: number): Promise<CardModule>;
+  /**
+   * The card left its reader: drop whatever the driver keeps for it (sessions, login state, cached
+   * container map). Contexts already acquired on it then fail with SCARD_W_REMOVED_CARD instead of
+   * using state of a card that is gone, and a context acquired after reinsertion starts afresh.
+   * Releasing a card the driver does not know is a no-op. Optional: a driver that keeps nothing per
+   * card (every call goes to the card) has nothing to drop.
+   */
+  releaseCard?(card: { label: string; serial: string }): Promise<void>;
 }

@@ -1,10 +1,12 @@
 import { CardModuleBase } from '../minidriver/card-module-base.js';
+import type { CardEntryPoint } from '../minidriver/card-module.js';
 import { CryptError } from '../minidriver/errors.js';
 import type {
   CardCapabilities, CardDeriveKey, CardDhAgreementInfo, CardFileInfo, CardFreeSpaceInfo, CardKeySizes,
   CardPropertyName, CardPropertyValues, CardRsaDecryptInfo, CardSigningInfo, ContainerInfo, ContainerPropertyName,
   ContainerPropertyValues,
 } from '../minidriver/structures.js';
+import type { CardBinding } from './card-binding.js';
 import type { CardState } from './card-state.js';
 import { cardConstructDHAgreement, cardDeriveKey, cardDestroyDHAgreement } from './context-agreement.js';
 import { cardCreateContainer, cardDeleteContainer, cardGetContainerInfo } from './context-containers.js';
@@ -31,10 +33,13 @@ import type { Token } from './token.js';
 export class Pkcs11CardContext extends CardModuleBase implements CardContextCore {
   readonly agreements = new Map<number, Buffer>();
   private readonly settable: SettableProperties = new Map();
+  readonly state: CardState;
   private deleted = false;
 
-  constructor(readonly state: CardState, readonly dwVersion: number, private readonly driverOpen: () => boolean) {
+  /** `binding` is the driver's hold on the card: the driver ends it on close or card removal. */
+  constructor(private readonly binding: CardBinding, readonly dwVersion: number) {
     super();
+    this.state = binding.state;
   }
 
   protected get cardName(): string {
@@ -52,10 +57,20 @@ export class Pkcs11CardContext extends CardModuleBase implements CardContextCore
 
   assertOpen(operation: string): void {
     if (this.deleted) throw new CryptError('SCARD_E_INVALID_HANDLE', 'this card context was deleted; acquire a new one', { operation, card: this.state.name });
-    if (!this.driverOpen()) throw new CryptError('SCARD_E_NO_SERVICE', 'the driver of this context was closed; open a new driver and context', { operation, card: this.state.name });
-    if (this.state.token.isClosed) throw new CryptError('SCARD_W_REMOVED_CARD', 'the card is no longer available; acquire a new context', { operation, card: this.state.name });
+    this.binding.assertBound(operation);
   }
 
+  /** Entry points the token cannot serve still say first that the context or its card is gone. */
+  protected override unsupported(entryPoint: CardEntryPoint, why?: string): Promise<never> {
+    try {
+      this.assertOpen(entryPoint);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return super.unsupported(entryPoint, why);
+  }
+
+  /** Succeeds on a removed card too (Windows deletes contexts of cards that are gone), and twice. */
   override async CardDeleteContext(): Promise<void> {
     if (this.deleted) return;
     this.deleted = true;

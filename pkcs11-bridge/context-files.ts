@@ -111,6 +111,8 @@ export async function cardWriteFile(ctx: CardContextCore, dirIn: string | null, 
     const rights = fileRights(file.accessCondition);
     requireRole(ctx, { user: rights.userWrite, admin: rights.adminWrite }, operation, `writing "${path}"`);
     ctx.state.files.write(s, file, data);
+    // The CSP writes the map before it creates a container's keys: this context's view must follow.
+    if (path === 'mscp/cmapfile') ctx.state.reconcile(s);
   });
 }
 

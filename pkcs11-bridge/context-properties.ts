@@ -54,6 +54,9 @@ export function capabilities(ctx: CardContextCore): CardCapabilities {
 }
 
 export function freeSpace(ctx: CardContextCore): CardFreeSpaceInfo {
+  // The map on the token, not this process's last view of it: another context or process may have
+  // added containers since (the CSP checks free space right before it creates one).
+  ctx.token.sync('CardQueryFreeSpace', (s) => ctx.state.reconcile(s));
   const used = ctx.state.records.filter((r) => r && r.bFlags & CONTAINER_MAP_VALID_CONTAINER).length;
   const info = ctx.token.readInfo();
   const known = info.freePublicMemory >= 0 && info.freePublicMemory < 0xffffffff;

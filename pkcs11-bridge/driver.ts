@@ -3,9 +3,10 @@ import type { CardMinidriver, CardModule, CardReaderState } from '../minidriver/
 import { CryptError } from '../minidriver/errors.js';
 import { hideEntryPointsAbove, negotiateVersion } from '../minidriver/negotiation.js';
 import type { CardData } from '../minidriver/structures.js';
+import { CardBinding } from './card-binding.js';
 import { Pkcs11CardContext } from './card-context.js';
-import type { CardState } from './card-state.js';
 import { acquireCardState, releaseCardState } from './card-registry.js';
+import type { CardState } from './card-state.js';
 import type { DispatchPolicy } from './dispatch.js';
 import { toCryptError } from './errors.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
@@ -38,18 +39,19 @@ export interface TokenSelector {
 const MIN_VERSION = CARD_DATA_VERSION_FOUR;
 const MAX_VERSION = CARD_DATA_VERSION_SEVEN;
 
-function identityKey(identity: TokenIdentity): string {
+function identityKey(identity: { label: string; serial: string }): string {
   return `${identity.serial}\u0000${identity.label}`;
 }
 
 /**
  * The card minidriver over one PKCS#11 module: slots are readers, tokens are cards. Tokens are opened
- * once per driver and shared by all contexts on them (sessions, login, container map).
+ * once per driver and shared by all contexts on them (sessions, login, container map); the driver's
+ * hold on each is a CardBinding, ended by close() or by releaseCard() when the card leaves its reader.
  */
 export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
   readonly name: string;
   private module: LoadedModule | undefined;
-  private readonly states = new Map<string, CardState>();
+  private readonly bindings = new Map<string, CardBinding>();
   private closed = false;
 
   constructor(private readonly options: Pkcs11DriverOptions) {
@@ -112,9 +114,9 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     if (!handle || handle.driver !== this || !handle.identity) {
       throw new CryptError('SCARD_E_INVALID_HANDLE', 'hScard is not a card of this driver; take it from listReaders()', { operation });
     }
-    const state = this.stateFor(handle.identity, operation);
+    const binding = this.bindingFor(handle.identity, operation);
     pCardData.dwVersion = version;
-    const context = new Pkcs11CardContext(state, version, () => !this.closed);
+    const context = new Pkcs11CardContext(binding, version);
     return hideEntryPointsAbove(context, version);
   }
 
@@ -128,10 +130,30 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     return this.CardAcquireContext({ dwVersion, hScard: reader.hScard });
   }
 
-  private stateFor(identity: TokenIdentity, operation: string): CardState {
+  /**
+   * The card left its reader: every context this driver gave out for it answers SCARD_W_REMOVED_CARD
+   * from now on (CardDeleteContext still succeeds), and the driver lets go of the card's shared state,
+   * whose last holder closes its sessions and so its login. The next CardAcquireContext on the card,
+   * once reinserted, opens fresh state. A card the driver holds nothing for is a no-op.
+   */
+  async releaseCard(card: { label: string; serial: string }): Promise<void> {
+    const key = identityKey(card);
+    const binding = this.bindings.get(key);
+    if (binding) this.unbind(key, binding);
+  }
+
+  private unbind(key: string, binding: CardBinding): void {
+    binding.cardReleased();
+    this.bindings.delete(key);
+    releaseCardState(binding.state);
+  }
+
+  private bindingFor(identity: TokenIdentity, operation: string): CardBinding {
     const key = identityKey(identity);
-    const existing = this.states.get(key);
-    if (existing && !existing.token.isClosed) return existing;
+    const existing = this.bindings.get(key);
+    if (existing && !existing.state.token.isClosed) return existing;
+    // A failing call saw the card leave (Token.failure closed the token): drop the dead state.
+    if (existing) this.unbind(key, existing);
     const module = this.loaded();
     const slot = this.findSlot(module, identity, operation);
     let state: CardState;
@@ -141,8 +163,9 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     } catch (err) {
       throw toCryptError(err, { operation, card: identity.label });
     }
-    this.states.set(key, state);
-    return state;
+    const binding = new CardBinding(state);
+    this.bindings.set(key, binding);
+    return binding;
   }
 
   private findSlot(module: LoadedModule, identity: TokenIdentity, operation: string): Pkcs11Handle {
@@ -161,8 +184,11 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const state of this.states.values()) releaseCardState(state);
-    this.states.clear();
+    for (const binding of this.bindings.values()) {
+      binding.driverClosed();
+      releaseCardState(binding.state);
+    }
+    this.bindings.clear();
     if (this.module) releaseModule(this.module);
     this.module = undefined;
   }

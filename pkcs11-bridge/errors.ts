@@ -24,8 +24,9 @@ const CKR_TO_WINDOWS = new Map<number, Mapping>([
   [pk.CKR_USER_PIN_NOT_INITIALIZED, { code: 'SCARD_W_SECURITY_VIOLATION', hint: 'the token has no user PIN yet; initialise it' }],
   [pk.CKR_USER_ANOTHER_ALREADY_LOGGED_IN, { code: 'SCARD_W_SECURITY_VIOLATION', hint: 'another role is authenticated; deauthenticate it first' }],
   [pk.CKR_USER_TYPE_INVALID, { code: 'SCARD_E_INVALID_PARAMETER', hint: 'unknown user role' }],
-  [pk.CKR_DEVICE_REMOVED, { code: 'SCARD_W_REMOVED_CARD', hint: 'the card was removed; insert it again' }],
-  [pk.CKR_TOKEN_NOT_PRESENT, { code: 'SCARD_E_NO_SMARTCARD', hint: 'no card in the reader; insert the card' }],
+  [pk.CKR_DEVICE_REMOVED, { code: 'SCARD_W_REMOVED_CARD', hint: 'the card was removed; insert it again and open a new context' }],
+  // Every token call the bridge makes is for a card it saw in the reader, so "not present" means removed.
+  [pk.CKR_TOKEN_NOT_PRESENT, { code: 'SCARD_W_REMOVED_CARD', hint: 'the card was removed; insert it again and open a new context' }],
   [pk.CKR_TOKEN_NOT_RECOGNIZED, { code: 'SCARD_E_UNKNOWN_CARD', hint: 'the module does not recognise this card' }],
   [pk.CKR_SLOT_ID_INVALID, { code: 'SCARD_E_UNKNOWN_READER', hint: 'the reader is gone; list readers again' }],
   [pk.CKR_TOKEN_WRITE_PROTECTED, { code: 'SCARD_E_READ_ONLY_CARD', hint: 'the card is read-only' }],

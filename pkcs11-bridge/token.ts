@@ -1,4 +1,5 @@
 import { CryptError } from '../minidriver/errors.js';
+import { cardGone, maySignalRemoval, removedCardError } from './card-removal.js';
 import { Dispatcher, type DispatchPolicy } from './dispatch.js';
 import { isStaleHandle, toCryptError } from './errors.js';
 import type { LoadedModule } from './module-registry.js';
@@ -47,6 +48,8 @@ export class Token {
   /** Bumped whenever private-key handles may have become invalid (logout, session loss). */
   loginEpoch = 0;
   private closed = false;
+  /** Closed because the card left its slot (see failure()), not because its last user let go. */
+  private removed = false;
 
   constructor(readonly module: LoadedModule, readonly slot: Pkcs11Handle, info: TokenInfo, policy?: DispatchPolicy) {
     this.pkcs11 = module.pkcs11;
@@ -87,17 +90,22 @@ export class Token {
         try {
           return work(this.sessions.reopenAnchor());
         } catch (again) {
-          throw toCryptError(again, { operation, card: this.name, container });
+          throw this.failure(again, operation, container);
         }
       }
-      throw toCryptError(err, { operation, card: this.name, container });
+      throw this.failure(err, operation, container);
     }
   }
 
   /** Runs one asynchronous operation on a pooled session of its own. */
   async pooled<T>(operation: string, work: (session: Pkcs11Handle) => Promise<T>, container?: string): Promise<T> {
     this.assertOpen(operation);
-    const session = await this.sessions.acquire();
+    let session: Pkcs11Handle;
+    try {
+      session = await this.sessions.acquire(); // opening a new session is the first call to meet a pulled card
+    } catch (err) {
+      throw this.failure(err, operation, container);
+    }
     try {
       const result = await work(session);
       this.sessions.release(session);
@@ -106,8 +114,22 @@ export class Token {
       const rv = ckrOf(err);
       if (rv === pk.CKR_SESSION_HANDLE_INVALID || rv === pk.CKR_SESSION_CLOSED) this.sessions.discard(session);
       else this.sessions.release(session);
-      throw toCryptError(err, { operation, card: this.name, container });
+      throw this.failure(err, operation, container);
     }
+  }
+
+  /**
+   * The CryptError for a failed token call. When the card turns out to have left its slot, the token is
+   * closed: every context on it then answers SCARD_W_REMOVED_CARD without touching dead sessions, and
+   * the next CardAcquireContext (after reinsertion) opens fresh state instead of reusing this one.
+   */
+  private failure(err: unknown, operation: string, container?: string): CryptError {
+    if (maySignalRemoval(err) && cardGone(this.pkcs11, this.slot, this.identity)) {
+      this.removed = true;
+      this.close();
+      return removedCardError(operation, this.name, err);
+    }
+    return toCryptError(err, { operation, card: this.name, container });
   }
 
   /** Handles of all objects matching a template. */
@@ -170,6 +192,7 @@ export class Token {
   }
 
   private assertOpen(operation: string): void {
+    if (this.removed) throw removedCardError(operation, this.name, undefined);
     if (this.closed) throw new CryptError('SCARD_E_INVALID_HANDLE', 'the card context was closed; acquire a new one', { operation, card: this.name });
   }
 }

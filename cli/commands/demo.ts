@@ -24,7 +24,7 @@ import { CryptError } from '../../minidriver/errors.js';
 import { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import { createContainerRecord, deleteContainer, type NewContainer } from '../demo/base-csp-container.js';
 import { CALG_AES_256, type CardPublicKey, decodeSimpleBlob, encodeSimpleBlob, publicKeyFromBlob } from '../demo/key-blobs.js';
-import { DEFAULT_TOKEN_LABEL, prepareHome } from '../home.js';
+import { DEFAULT_TOKEN_LABEL, prepareHome } from '../../home.js';
 import { errorJson, formatMs, type Output } from '../output.js';
 import { isInteractive, readPin, wipe } from '../pin-input.js';
 import { StepRunner } from '../step-runner.js';

@@ -8,7 +8,7 @@
  * never a default PIN.
  */
 import { UsageError } from '../exit-codes.js';
-import { DEFAULT_TOKEN_LABEL, type EmbeddedStore, prepareHome } from '../home.js';
+import { DEFAULT_TOKEN_LABEL, type EmbeddedStore, prepareHome } from '../../home.js';
 import type { Output } from '../output.js';
 import { isInteractive, readNewPin, readPin, wipe } from '../pin-input.js';
 import { completeUserPin, findTokenByLabel, initialiseToken, LABEL_BYTES } from '../token-init.js';

@@ -4,7 +4,7 @@
  *
  * The registry does the work (validation, locking, atomic files, precedence); this file only turns
  * options into registry calls and results into lines or one JSON document. The registry lives under
- * `<P11KSP_HOME>/providers/`; the home is resolved by cli/home.ts, and nothing here loads a module,
+ * `<P11KSP_HOME>/providers/`; the home is resolved by home.ts, and nothing here loads a module,
  * so none of these commands needs SoftHSM2 or a card.
  *
  * Why the module path is checked here and not in the registry: the registry stores paths for later
@@ -18,7 +18,7 @@ import {
   comparePrecedence, hasCriteria, importP11KitModules, type MatchCriteria, type Registration, type RegistrationInput, RegistryStore,
 } from '../../smartcard/registry/index.js';
 import { UsageError } from '../exit-codes.js';
-import { resolveHome } from '../home.js';
+import { resolveHome } from '../../home.js';
 import type { Output } from '../output.js';
 
 export interface ProviderAddOptions extends MatchCriteria {

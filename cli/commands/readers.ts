@@ -8,7 +8,7 @@
  */
 import type { CardReaderState } from '../../minidriver/card-module.js';
 import { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
-import { prepareHome } from '../home.js';
+import { prepareHome } from '../../home.js';
 import type { Output } from '../output.js';
 
 export interface ReadersOptions {

@@ -8,6 +8,7 @@ export * from './cmapfile.js';
 export * from './cardid.js';
 export * from './curves.js';
 export * from './capi-rsa-blob.js';
+export * from './bcrypt-rsa-blob.js';
 export * from './ecc-blob.js';
 export * from './container-info.js';
 export * from './certificate-file.js';

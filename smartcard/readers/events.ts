@@ -35,6 +35,8 @@ export interface WatchOptions {
   intervalMs?: number;
   /** Aborting it ends the iteration (the pending next() resolves done) and clears the timer. */
   signal?: AbortSignal;
+  /** false: the poll timer does not keep the process alive (background monitoring). Default true. */
+  ref?: boolean;
 }
 
 /** What the watcher needs of the reader service (kept narrow so events.ts imports only types). */
@@ -83,7 +85,7 @@ export function watchReaders(source: ReaderSource, options: WatchOptions = {}): 
     let known = await cardsByReader(source);
     while (!signal.aborted) {
       try {
-        await sleep(intervalMs, undefined, { signal });
+        await sleep(intervalMs, undefined, { signal, ref: options.ref ?? true });
       } catch {
         return; // aborted: sleep cleared its timer
       }

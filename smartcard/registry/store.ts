@@ -6,20 +6,20 @@
  * ordinary tools (the shape of p11-kit's modules directory).
  *
  * Why the lock: the check "is that name free?" and the next install sequence number must be decided
- * by one process at a time, or two installers could both take the same name or the same number.
- * The lock is a file created with O_EXCL (`wx`), which is atomic on local file systems; a holder that
- * died leaves it behind, so a lock older than `staleLockMs` whose owner process is gone is broken.
+ * by one process at a time, or two installers could both take the same name or the same number
+ * (file-lock.ts).
  *
  * Why write-temp-fsync-rename: readers see either the old file or the new one, never half of one,
  * even if the installer crashes or the machine loses power mid-write.
  *
- * The home folder is a parameter: resolving P11KSP_HOME is the CLI's job (cli/home.ts), and
+ * The home folder is a parameter: resolving P11KSP_HOME is the package's job (home.ts), and
  * smartcard/ must not import cli/.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { CryptError } from '../../minidriver/errors.js';
+import { withFileLock } from '../file-lock.js';
 import { type Registration, type RegistrationInput, validateName, validateRegistration, validateRegistrationInput } from './registration.js';
 
 const LOCK_FILE = '.lock';
@@ -74,19 +74,6 @@ export function nameFromFileName(file: string): string | undefined {
 
 function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM'; // exists, owned by someone else
-  }
 }
 
 /** Writes `data` to `path` so that readers see the old content or the new, never a mix. */
@@ -230,54 +217,10 @@ export class RegistryStore {
     return next;
   }
 
-  private async withLock<T>(action: () => Promise<T>): Promise<T> {
-    const lockPath = join(this.dir, LOCK_FILE);
-    const deadline = Date.now() + this.lockTimeoutMs;
-    let delay = 2;
-    for (;;) {
-      try {
-        const handle = await fs.open(lockPath, 'wx', 0o600);
-        try {
-          await handle.writeFile(`${process.pid}\n`);
-        } finally {
-          await handle.close();
-        }
-        break;
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw err;
-      }
-      await this.breakStaleLock(lockPath);
-      if (Date.now() > deadline) {
-        throw new CryptError('SCARD_E_TIMEOUT', `the provider registry ${this.dir} stayed locked for ${this.lockTimeoutMs} ms; if no installer is running, delete ${lockPath}`, { operation: 'registry' });
-      }
-      // Jittered exponential backoff: two waiting processes do not retry in lockstep.
-      await sleep(delay + Math.random() * delay);
-      delay = Math.min(delay * 2, 100);
-    }
-    try {
-      return await action();
-    } finally {
-      await fs.rm(lockPath, { force: true });
-    }
-  }
-
-  /**
-   * Removes a lock left by a process that died. Only a lock both old and owned by a dead (or
-   * unreadable) pid is broken; it is first renamed to a unique name, so of several processes that
-   * judge it stale only one removes it.
-   */
-  private async breakStaleLock(lockPath: string): Promise<void> {
-    try {
-      const stat = await fs.stat(lockPath);
-      if (Date.now() - stat.mtimeMs < this.staleLockMs) return;
-      const pid = Number.parseInt(await fs.readFile(lockPath, 'utf8'), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) return;
-      const grave = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-      await fs.rename(lockPath, grave);
-      await fs.rm(grave, { force: true });
-    } catch {
-      // Gone already, or another process broke it first: just retry.
-    }
+  private withLock<T>(action: () => Promise<T>): Promise<T> {
+    return withFileLock(join(this.dir, LOCK_FILE), {
+      timeoutMs: this.lockTimeoutMs, staleMs: this.staleLockMs, what: `the provider registry ${this.dir}`, operation: 'registry',
+    }, action);
   }
 }
 

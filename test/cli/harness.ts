@@ -59,8 +59,10 @@ function shellQuote(s: string): string {
 export interface TerminalAnswer {
   /** What must be on the screen before the answer is typed. */
   prompt: RegExp;
-  /** Typed, followed by Enter (\r, as a terminal sends it). */
+  /** Typed, followed by Enter (\r, as a terminal sends it) unless `enter` is false. */
   answer: string;
+  /** false: type `answer` as is (keys such as Ctrl+C '\x03' or an arrow '\x1b[B'), no Enter after. */
+  enter?: boolean;
 }
 
 /**
@@ -70,7 +72,13 @@ export interface TerminalAnswer {
  * the terminal showed.
  */
 export function runInTerminal(args: string[], env: NodeJS.ProcessEnv, answers: TerminalAnswer[], timeoutMs = 60_000): Promise<{ code: number | null; screen: string }> {
-  const command = [process.execPath, MAIN_JS, ...args].map(shellQuote).join(' ');
+  return runScriptInTerminal(MAIN_JS, args, env, answers, timeoutMs);
+}
+
+/** runInTerminal for any node script: `node SCRIPT ...args` under a pseudo-terminal. */
+export function runScriptInTerminal(script: string, args: string[], env: NodeJS.ProcessEnv, answers: TerminalAnswer[], timeoutMs = 60_000): Promise<{ code: number | null; screen: string }> {
+  const command = [process.execPath, script, ...args].map(shellQuote).join(' ');
+  const what = script === MAIN_JS ? `p11-ksp ${args.join(' ')}` : `node ${script} ${args.join(' ')}`;
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', command, '/dev/null'], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
@@ -85,13 +93,13 @@ export function runInTerminal(args: string[], env: NodeJS.ProcessEnv, answers: T
       pending.shift();
       searchFrom += match.index + match[0].length;
       // A short pause, as between seeing a prompt and typing: the prompt has set up its raw mode.
-      setTimeout(() => child.stdin.write(`${next.answer}\r`), 100);
+      setTimeout(() => child.stdin.write(next.enter === false ? next.answer : `${next.answer}\r`), 100);
     };
     child.stdout.on('data', onOutput);
     child.stderr.on('data', onOutput);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`p11-ksp ${args.join(' ')} under a terminal timed out; screen so far:\n${screen}`));
+      reject(new Error(`${what} under a terminal timed out; screen so far:\n${screen}`));
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSimpleBlob, encodeSimpleBlob } from '../../cli/demo/key-blobs.js';
 import { CancelledError, ExitCode, exitCodeFor, UsageError } from '../../cli/exit-codes.js';
-import { resolveHome } from '../../cli/home.js';
+import { resolveHome } from '../../home.js';
 import { readPinFile } from '../../cli/pin-input.js';
 import { paddedLabel } from '../../cli/token-init.js';
 import type { WindowsCodeName } from '../../minidriver/codes.js';

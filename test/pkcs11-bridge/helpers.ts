@@ -14,7 +14,7 @@ import pkcs11js from 'pkcs11js';
 import type { CardModule } from '../../minidriver/card-module.js';
 import type { WindowsCodeName } from '../../minidriver/codes.js';
 import { CryptError } from '../../minidriver/errors.js';
-import { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
+import { Pkcs11Minidriver, type Pkcs11DriverOptions } from '../../pkcs11-bridge/index.js';
 import {
   attributeReader, createSoftHsm, findGrapheneSlot, openGrapheneModule, pkcs11ErrorCode, SOFTHSM2_MODULE, type SoftHsmToken,
 } from '../rigs/index.js';
@@ -33,8 +33,8 @@ export function makeToken(label: string, pins: { pin?: string; soPin?: string } 
 const drivers: Pkcs11Minidriver[] = [];
 
 /** A bridge driver over a module (SoftHSM2 by default); tracked so the root hook can check closure. */
-export function newDriver(modulePath: string = SOFTHSM2_MODULE): Pkcs11Minidriver {
-  const driver = new Pkcs11Minidriver({ modulePath });
+export function newDriver(modulePath: string = SOFTHSM2_MODULE, options: Omit<Pkcs11DriverOptions, 'modulePath'> = {}): Pkcs11Minidriver {
+  const driver = new Pkcs11Minidriver({ ...options, modulePath });
   drivers.push(driver);
   return driver;
 }

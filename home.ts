@@ -14,8 +14,8 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CryptError } from '../minidriver/errors.js';
-import { moduleReferences } from '../pkcs11-bridge/index.js';
+import { CryptError } from './minidriver/errors.js';
+import { moduleReferences } from './pkcs11-bridge/index.js';
 
 /** Where Debian/Ubuntu's softhsm2 package puts the module. */
 export const DEFAULT_SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';

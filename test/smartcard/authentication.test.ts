@@ -255,6 +255,24 @@ describe('smartcard: authentication and the PIN cache', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('the background monitor sees a removal and drops the card PINs with nobody using the card', async () => {
+    const entry = (await service.snapshot()).find((e) => e.card?.label === T.label)!;
+    const card = await service.cardIn(entry);
+    await presentPin({ card, pins: service.pins, interaction: silent, pinId: ROLE_USER, operation: 't' }, Buffer.from(T.pin));
+    const other = await entry.driver.CardAcquireContext({ dwVersion: 7, hScard: entry.state.hScard }); // another user of the card
+    service.monitor(10);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the watcher's baseline poll
+    control.hidden.add(T.label);
+    const deadline = Date.now() + 10_000;
+    while (service.pins.has(pinCacheCard(card), ROLE_USER) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    control.hidden.delete(T.label);
+    assert.equal(service.pins.has(pinCacheCard(card), ROLE_USER), false, 'PINs dropped on removal');
+    assert.equal(card.isRemoved, true, 'the open card is marked removed');
+    await expectCryptError(() => card.containers(), 'SCARD_W_REMOVED_CARD');
+    await expectCryptError(() => other.CardQueryCapabilities(), 'SCARD_W_REMOVED_CARD', 'the driver dropped its state for the card');
+    await other.CardDeleteContext();
+  });
+
   it('a removal drops the card PINs and its open context', async () => {
     const entry = (await service.snapshot()).find((e) => e.card?.label === T.label)!;
     const card = await service.cardIn(entry);

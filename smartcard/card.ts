@@ -160,7 +160,8 @@ export class SmartCard {
   async verify(): Promise<boolean> {
     if (this.removed) return false;
     try {
-      await this.locked(() => this.module.CardReadFile(null, 'cardcf'));
+      const cf = decodeCardCf(await this.locked(() => this.module.CardReadFile(null, 'cardcf')));
+      if (this.depth > 0) this.cf = cf; // the transaction's reading: the checks that follow reuse it
       return true;
     } catch {
       return false;

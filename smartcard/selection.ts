@@ -39,6 +39,7 @@ export interface SelectionRequest {
 
 export interface Selection {
   card: SmartCard;
+  /** A transaction on the card is open while the caller's `inside` runs (see selectCard). */
   /** open/delete: the container found (absent only with defaultOptional). */
   container?: CardContainer;
   /** create: the name to create (given, or a new GUID for levels II/IV). */
@@ -97,17 +98,65 @@ function choiceOf(card: SmartCard): CardChoice {
   return { szReader: card.szReader, card: card.identity };
 }
 
-/** Finds the card (and container) a request means. */
-export async function selectCard(host: SelectionHost, req: SelectionRequest, operation: string): Promise<Selection> {
+type Found = { card: SmartCard; container?: CardContainer };
+
+/**
+ * Finds the card (and container) a request means. `inside`, when given, runs in the same card
+ * transaction as the last check of the card (one cardcf reading serves both): on a warm cache an open
+ * of a known container then costs one card read, the handle verification.
+ */
+export async function selectCard<T = Selection>(host: SelectionHost, req: SelectionRequest, operation: string, inside?: (selection: Selection) => Promise<T>): Promise<T> {
   const createName = req.operation === 'create' ? req.spec.container ?? randomUUID() : undefined;
+  const finish = async (found: Found): Promise<T> => {
+    const selection: Selection = { card: found.card, ...(found.container ? { container: found.container } : {}), ...(createName !== undefined ? { createName } : {}) };
+    return inside ? inside(selection) : selection as T;
+  };
+  const warm = await knownCardMatch(host, req, createName, finish);
+  if (warm.done) return warm.value;
   const found = req.spec.reader !== undefined
     ? await readerMatch(host, req, createName, operation)
-    : await cardMatch(host, req, createName, operation);
-  return { card: found.card, ...(found.container ? { container: found.container } : {}), ...(createName !== undefined ? { createName } : {}) };
+    : await cardMatch(host, req, createName, operation, warm.serial, warm.misses, warm.checked);
+  return found.card.transaction(() => finish(found));
+}
+
+type WarmResult<T> = { done: true; value: T } | { done: false; serial?: string; misses: Miss[]; checked: Set<SmartCard> };
+
+/**
+ * The cards this process already uses, most recent first, each verified by a card operation (the Base
+ * CSP's cached SCARDHANDLEs). For a reader-qualified name only the known card in that reader counts.
+ * A known card whose handle is dead is forgotten; if it held the container, its serial is what the
+ * rest of the search looks for.
+ */
+async function knownCardMatch<T>(host: SelectionHost, req: SelectionRequest, createName: string | undefined, finish: (found: Found) => Promise<T>): Promise<WarmResult<T>> {
+  let serial: string | undefined;
+  const misses: Miss[] = [];
+  const checked = new Set<SmartCard>();
+  for (const card of host.knownCards()) {
+    if (req.spec.reader !== undefined && card.szReader !== req.spec.reader) continue;
+    checked.add(card);
+    const outcome = await card.transaction(async (): Promise<{ alive: false } | { alive: true; verdict: Verdict; value?: T }> => {
+      if (!await card.verify()) return { alive: false };
+      if (serial !== undefined) return { alive: true, verdict: { ok: false, why: 'wrong-card' } };
+      const verdict = await judge(card, req, createName, undefined);
+      if (!verdict.ok) return { alive: true, verdict };
+      return { alive: true, verdict, value: await finish({ card, ...(verdict.container ? { container: verdict.container } : {}) }) };
+    });
+    if (!outcome.alive) {
+      // A stale handle on the card that held the container: keep looking for that card by serial.
+      if (req.operation !== 'create' && req.spec.container !== undefined && card.heldContainer(req.spec.container)) serial ??= card.identity.serial;
+      await host.forget(card);
+      continue;
+    }
+    if (outcome.verdict.ok) return { done: true, value: outcome.value as T };
+    misses.push(outcome.verdict.why);
+    // Reader-qualified create over an existing name: the caller named this reader, so no other card.
+    if (req.spec.reader !== undefined && req.operation === 'create') break;
+  }
+  return { done: false, ...(serial !== undefined ? { serial } : {}), misses, checked };
 }
 
 /** Levels I and II: only the card in the named reader can match. */
-async function readerMatch(host: SelectionHost, req: SelectionRequest, createName: string | undefined, operation: string): Promise<{ card: SmartCard; container?: CardContainer }> {
+async function readerMatch(host: SelectionHost, req: SelectionRequest, createName: string | undefined, operation: string): Promise<Found> {
   const reader = req.spec.reader!;
   for (let prompts = 0; ; prompts++) {
     const entry = (await host.snapshot()).find((e) => e.szReader === reader);
@@ -116,7 +165,7 @@ async function readerMatch(host: SelectionHost, req: SelectionRequest, createNam
     let card: SmartCard | undefined;
     if (entry.card) {
       card = await host.cardIn(entry);
-      const verdict = await judge(card, req, createName, undefined);
+      const verdict = await card.transaction(() => judge(card!, req, createName, undefined));
       if (verdict.ok) return { card, ...(verdict.container ? { container: verdict.container } : {}) };
       miss = verdict.why;
       // Creating over an existing name never asks for another card: the caller named this reader.
@@ -134,33 +183,18 @@ async function readerMatch(host: SelectionHost, req: SelectionRequest, createNam
   }
 }
 
-/** Levels III and IV: known cards first (verified), then the other cards present, then the UI. */
-async function cardMatch(host: SelectionHost, req: SelectionRequest, createName: string | undefined, operation: string): Promise<{ card: SmartCard; container?: CardContainer }> {
-  let serial: string | undefined;
-  const misses: Miss[] = [];
-  const checked = new Set<SmartCard>();
-
-  for (const card of host.knownCards()) {
-    checked.add(card);
-    if (!await card.verify()) {
-      // A stale handle on the card that held the container: keep looking for that card by serial.
-      if (req.operation !== 'create' && req.spec.container !== undefined && card.heldContainer(req.spec.container)) serial ??= card.identity.serial;
-      await host.forget(card);
-      continue;
-    }
-    if (serial !== undefined) continue;
-    const verdict = await judge(card, req, createName, undefined);
-    if (verdict.ok) return { card, ...(verdict.container ? { container: verdict.container } : {}) };
-    misses.push(verdict.why);
-  }
+/** Levels III and IV after the known cards: the other cards present, then the UI. */
+async function cardMatch(host: SelectionHost, req: SelectionRequest, createName: string | undefined, operation: string, serialHint: string | undefined, knownMisses: Miss[], checked: ReadonlySet<SmartCard>): Promise<Found> {
+  const serial = serialHint;
+  const misses: Miss[] = [...knownMisses];
 
   for (let prompts = 0; ; prompts++) {
-    const matches: { card: SmartCard; container?: CardContainer }[] = [];
+    const matches: Found[] = [];
     for (const entry of await host.snapshot()) {
       if (!entry.card) continue;
       const card = await host.cardIn(entry);
       if (checked.has(card) && serial === undefined && prompts === 0) continue; // judged above
-      const verdict = await judge(card, req, createName, serial);
+      const verdict = await card.transaction(() => judge(card, req, createName, serial));
       if (verdict.ok) {
         matches.push({ card, ...(verdict.container ? { container: verdict.container } : {}) });
         if (req.operation === 'create') break; // first fit

@@ -146,10 +146,12 @@ export class SmartCardService implements SelectionHost, AsyncDisposable {
     await this.cardRemoved(card.szReader, card.identity);
   }
 
-  /** Selection (see selection.ts). */
-  select(request: SelectionRequest, operation: string): Promise<Selection> {
+  /** Selection (see selection.ts); `inside` runs within the card transaction of the final check. */
+  select(request: SelectionRequest, operation: string): Promise<Selection>;
+  select<T>(request: SelectionRequest, operation: string, inside: (selection: Selection) => Promise<T>): Promise<T>;
+  select<T>(request: SelectionRequest, operation: string, inside?: (selection: Selection) => Promise<T>): Promise<T | Selection> {
     this.assertOpen(operation);
-    return selectCard(this, request, operation);
+    return selectCard<T | Selection>(this, request, operation, inside);
   }
 
   /** A front end saw SCARD_W_REMOVED_CARD from a card: treat it as a removal. */

@@ -78,6 +78,12 @@ describe('smartcard: card selection', function () {
     service = newService('sel-', control);
     for (const t of tokens) reader[t.label] = await readerOf(service, t.label);
   });
+
+  /** The card leaves its reader, and the service hears of it as the watcher would tell it. */
+  async function removeCard(t: typeof A): Promise<void> {
+    control.hidden.add(t.label);
+    await service.cardRemoved(reader[t.label]!, { label: t.label, serial: t.serial, manufacturer: 'SoftHSM project', model: 'SoftHSM v2' });
+  }
   beforeEach(async () => {
     control.hidden.clear();
     for (const t of tokens) await clearCard(service, t.label);
@@ -98,7 +104,7 @@ describe('smartcard: card selection', function () {
     it('an empty reader fails silently with NTE_SILENT_CONTEXT, and never calls the UI', async () => {
       await addContainer(service, A.label, 'in-a');
       const ui = useScriptedUi();
-      control.hidden.add(A.label);
+      await removeCard(A);
       await expectCryptError(() => service.select({ spec: parseContainerSpec(`\\\\.\\${reader[A.label]}\\in-a`, 't'), operation: 'open', interaction: silent }, 't'), 'NTE_SILENT_CONTEXT');
       assert.equal(ui.cardRequests.length, 0, 'a silent context never calls the UI');
     });
@@ -107,7 +113,7 @@ describe('smartcard: card selection', function () {
       await addContainer(service, A.label, 'in-a');
       const ui = useScriptedUi();
       setCardPromptText('Insert your badge, please');
-      control.hidden.add(A.label);
+      await removeCard(A);
       ui.onSelectCard = (req) => {
         control.hidden.delete(A.label); // the person inserts the card
         return { szReader: req.reader! };
@@ -123,12 +129,12 @@ describe('smartcard: card selection', function () {
 
     it('cancel at the card prompt is SCARD_W_CANCELLED_BY_USER', async () => {
       useScriptedUi().onSelectCard = () => null;
-      control.hidden.add(B.label);
+      await removeCard(B);
       await expectCryptError(() => service.select({ spec: parseContainerSpec(`\\\\.\\${reader[B.label]}`, 't'), operation: 'open', interaction: loud }, 't'), 'SCARD_W_CANCELLED_BY_USER');
     });
 
     it('with no UI registered and no terminal the context behaves as silent', async () => {
-      control.hidden.add(B.label);
+      await removeCard(B);
       assert.equal(loud.canAsk, false, 'mocha runs without a terminal');
       await expectCryptError(() => service.select({ spec: parseContainerSpec(`\\\\.\\${reader[B.label]}`, 't'), operation: 'open', interaction: loud }, 't'), 'NTE_SILENT_CONTEXT');
     });
@@ -260,7 +266,7 @@ describe('smartcard: card selection', function () {
     it('delete with a null name deletes the default and another container becomes the default', async () => {
       await addContainer(service, B.label, 'b-one');
       await addContainer(service, B.label, 'b-two');
-      for (const t of [A, C]) control.hidden.add(t.label);
+      for (const t of [A, C]) await removeCard(t);
       const sel = await service.select({ spec: parseContainerSpec(null, 't'), operation: 'delete', interaction: silent }, 't');
       assert.equal(sel.container?.name, 'b-one');
       await sel.card.deleteContainer(sel.container!.index);

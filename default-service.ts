@@ -14,6 +14,7 @@ import { prepareHome, resolveHome } from './home.js';
 import { Pkcs11Minidriver } from './pkcs11-bridge/index.js';
 import { LmdbCacheBackend } from './smartcard/global-cache-store.js';
 import { type Registration, RegistryStore } from './smartcard/registry/index.js';
+import { setSmartCardServiceFactory } from './smartcard/default-service.js';
 import { SmartCardService } from './smartcard/service.js';
 
 export interface SmartCardServiceConfig {
@@ -55,23 +56,5 @@ export async function createSmartCardService(config: SmartCardServiceConfig = {}
   });
 }
 
-let shared: Promise<SmartCardService> | undefined;
-
-/** The process's service, created on first use from P11KSP_HOME; the front ends use it by default. */
-export function defaultSmartCardService(): Promise<SmartCardService> {
-  shared ??= createSmartCardService();
-  return shared;
-}
-
-/**
- * Replaces the process's service (an application with its own registrations, or a test). The one it
- * replaces is closed. null forgets it; the next use creates one from P11KSP_HOME again.
- */
-export async function setDefaultSmartCardService(service: SmartCardService | null): Promise<void> {
-  const previous = shared;
-  shared = service ? Promise.resolve(service) : undefined;
-  if (previous) {
-    const old = await previous.catch(() => undefined);
-    if (old && old !== service) await old.close();
-  }
-}
+// The front ends reach the service through smartcard/default-service.ts; this is where it gets made.
+setSmartCardServiceFactory(() => createSmartCardService());

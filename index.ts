@@ -8,7 +8,7 @@
 export * from './minidriver/index.js';
 export * from './pkcs11-bridge/index.js';
 export * from './smartcard/index.js';
-export { createSmartCardService, defaultSmartCardService, setDefaultSmartCardService, EMBEDDED_REGISTRATION_NAME, type SmartCardServiceConfig } from './default-service.js';
+export { createSmartCardService, EMBEDDED_REGISTRATION_NAME, type SmartCardServiceConfig } from './default-service.js';
 export { resolveHome } from './home.js';
 
 // api.md: with no UI set (setUserInterface) a context prompts on the terminal when there is one, and

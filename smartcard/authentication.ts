@@ -36,6 +36,8 @@ export interface AuthenticationContext {
   operation: string;
   /** Read PIN_INFO from the card, not the cache (CRYPT_MACHINE_KEYSET). */
   noCache?: boolean;
+  /** Text for the PIN prompt (NCRYPT_PIN_PROMPT_PROPERTY). */
+  pinPrompt?: string;
 }
 
 /** The PIN cache's key for a card: its identity, which the removal event carries too. */
@@ -80,6 +82,7 @@ async function prompt(ctx: AuthenticationContext, policy: PinCachePolicy): Promi
     const pin = await ctx.interaction.promptPin({
       szReader: ctx.card.szReader, card: ctx.card.identity, pinId: ctx.pinId,
       ...(ctx.container !== undefined ? { container: ctx.container } : {}),
+      ...(ctx.pinPrompt !== undefined ? { prompt: ctx.pinPrompt } : {}),
       ...(attemptsRemaining !== undefined ? { attemptsRemaining } : {}), retry,
     }, ctx.operation);
     try {

@@ -3,6 +3,7 @@
  * selection with the UI seam, the PIN cache and the data caches.
  */
 export { SmartCardService, type SmartCardServiceOptions, type CardStatus } from './service.js';
+export { defaultSmartCardService, setDefaultSmartCardService, setSmartCardServiceFactory } from './default-service.js';
 export { SmartCard, type CardContainer, type CardCaches } from './card.js';
 export { parseContainerSpec, qualifiedContainerName, type ContainerSpec, type SpecLevel } from './container-spec.js';
 export { selectCard, type Selection, type SelectionRequest } from './selection.js';

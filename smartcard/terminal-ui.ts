@@ -64,6 +64,7 @@ export function pinPromptMessage(request: PinPromptRequest): string {
   let ask = `Enter ${which} of ${describeCard(request.card)}`;
   if (request.szReader) ask += ` in reader "${printable(request.szReader)}"`;
   if (request.container !== undefined) ask += ` for key container "${printable(request.container)}"`;
+  if (request.prompt) parts.push(printable(request.prompt));
   parts.push(`${ask}:`);
   return parts.join(' ');
 }

@@ -58,6 +58,8 @@ export interface PinPromptRequest {
   attemptsRemaining?: number;
   /** The last attempt was wrong: say so. */
   retry: boolean;
+  /** The application's text for this prompt (NCRYPT_PIN_PROMPT_PROPERTY), if it set one. */
+  prompt?: string;
 }
 
 export interface UserInterface {

@@ -4,50 +4,62 @@
  * reported to the service so its state and PINs go at once.
  */
 import { ROLE_USER } from '../minidriver/constants.js';
-import { type AuthenticationContext, presentPin, withAuthentication } from '../smartcard/authentication.js';
-import { Interaction } from '../smartcard/ui.js';
 import { wipe } from '../native/index.js';
+import { type AuthenticationContext, presentPin, withAuthentication } from '../smartcard/authentication.js';
+import type { SmartCard } from '../smartcard/card.js';
+import { Interaction } from '../smartcard/ui.js';
 import { NCRYPT_SILENT_FLAG } from './constants.js';
-import type { NCryptKeyHandle } from './handles.js';
+import type { NCryptKeyHandle, NCryptProvHandle } from './handles.js';
 import type { PersistedKey } from './key-model.js';
 
 export function isSilent(flags: number | undefined, keySilent = false): boolean {
   return keySilent || ((flags ?? 0) & NCRYPT_SILENT_FLAG) !== 0;
 }
 
-export function authenticationContext(handle: NCryptKeyHandle, key: PersistedKey, flags: number | undefined, operation: string): AuthenticationContext {
+/** The authentication context of card work done for a provider's key (the user PIN: ROLE_USER). */
+export function authenticationContext(provider: NCryptProvHandle, card: SmartCard, container: string, silent: boolean, operation: string): AuthenticationContext {
   return {
-    card: key.card,
-    pins: handle.provider.service.pins,
-    interaction: new Interaction(isSilent(flags, key.silent)),
+    card,
+    pins: provider.service.pins,
+    interaction: new Interaction(silent),
     pinId: ROLE_USER,
-    container: key.container.name,
+    container,
     operation,
-    ...(handle.provider.pinPrompt !== undefined ? { pinPrompt: handle.provider.pinPrompt } : {}),
+    ...(provider.pinPrompt !== undefined ? { pinPrompt: provider.pinPrompt } : {}),
   };
 }
 
 /**
- * Runs card work for a key. `private` work (sign, decrypt, agreement, writes) runs authenticated;
- * public work (reading certificates) does not. A PIN set on the provider handle is presented first
- * (verified and cached) when the card has none cached.
+ * A PIN set on the provider handle (NCRYPT_PIN_PROPERTY) is presented — verified and cached — before
+ * the card work that needs one; it is handed over once and wiped.
+ */
+export async function presentProviderPin(provider: NCryptProvHandle, ctx: AuthenticationContext): Promise<void> {
+  const pin = provider.takePin();
+  if (!pin) return;
+  try {
+    await presentPin(ctx, pin);
+  } finally {
+    wipe(pin);
+  }
+}
+
+/**
+ * Runs card work for a key. Private work (sign, decrypt, agreement, writes) runs authenticated;
+ * public work (reading certificates) does not. Failures are reported to the service, which tells a
+ * removed card from any other error.
  */
 export async function onCard<T>(handle: NCryptKeyHandle, key: PersistedKey, flags: number | undefined, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
-  const service = handle.provider.service;
+  return withCard(handle.provider, key.card, key.container.name, isSilent(flags, key.silent), operation, needsPin, work);
+}
+
+export async function withCard<T>(provider: NCryptProvHandle, card: SmartCard, container: string, silent: boolean, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
   try {
     if (!needsPin) return await work();
-    const ctx = authenticationContext(handle, key, flags, operation);
-    const providerPin = handle.provider.takePin();
-    if (providerPin) {
-      try {
-        await presentPin(ctx, providerPin);
-      } finally {
-        wipe(providerPin);
-      }
-    }
+    const ctx = authenticationContext(provider, card, container, silent, operation);
+    await presentProviderPin(provider, ctx);
     return await withAuthentication(ctx, work);
   } catch (err) {
-    await service.cardFailed(key.card, err);
+    await provider.service.cardFailed(card, err);
     throw err;
   }
 }

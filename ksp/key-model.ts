@@ -14,7 +14,7 @@ import { CryptError } from '../minidriver/errors.js';
 import type { ContainerInfo } from '../minidriver/structures.js';
 import type { CardContainer, SmartCard } from '../smartcard/card.js';
 import {
-  NCRYPT_ALLOW_DECRYPT_FLAG, NCRYPT_ALLOW_KEY_AGREEMENT_FLAG, NCRYPT_ALLOW_SIGNING_FLAG, NCRYPT_ECDH_ALGORITHM_GROUP,
+  NCRYPT_ALLOW_ALL_USAGES, NCRYPT_ALLOW_DECRYPT_FLAG, NCRYPT_ALLOW_KEY_AGREEMENT_FLAG, NCRYPT_ALLOW_SIGNING_FLAG, NCRYPT_ECDH_ALGORITHM_GROUP,
   NCRYPT_ECDSA_ALGORITHM_GROUP, NCRYPT_RSA_ALGORITHM_GROUP,
 } from './constants.js';
 
@@ -57,8 +57,11 @@ export interface PendingKey {
   exportPolicy: number;
   overwrite: boolean;
   silent: boolean;
-  /** A private key blob to import onto the card at finalize (NCryptImportKey with a name). */
-  importBlob?: { blobType: string; data: Buffer };
+  /**
+   * NCryptImportKey with a name: the private key in the minidriver's CardCreateContainer key-import
+   * format (a CAPI PRIVATEKEYBLOB for RSA, a BCRYPT_ECCPRIVATE_BLOB for ECC), written at finalize.
+   */
+  importKeyData?: Buffer;
 }
 
 export interface PersistedKey {
@@ -124,11 +127,39 @@ export function keyUsageOf(key: { algorithm: CngAlgorithm; keySpec?: number }): 
   return key.keySpec === AT_SIGNATURE ? NCRYPT_ALLOW_SIGNING_FLAG : NCRYPT_ALLOW_DECRYPT_FLAG | NCRYPT_ALLOW_SIGNING_FLAG;
 }
 
+/** dwLegacyKeySpec: 0 (let the provider choose), AT_KEYEXCHANGE or AT_SIGNATURE; else NTE_INVALID_PARAMETER. */
+export function checkLegacyKeySpec(legacyKeySpec: number, operation: string): void {
+  if (legacyKeySpec === 0 || legacyKeySpec === AT_KEYEXCHANGE || legacyKeySpec === AT_SIGNATURE) return;
+  throw new CryptError('NTE_INVALID_PARAMETER', `dwLegacyKeySpec ${String(legacyKeySpec)} is not 0, AT_KEYEXCHANGE (1) or AT_SIGNATURE (2)`, { operation });
+}
+
+/**
+ * The container slot an RSA key goes to: the one dwLegacyKeySpec names, else the signature slot when
+ * NCRYPT_KEY_USAGE_PROPERTY allows signing only, else the key-exchange slot (which also signs). ECC: 0.
+ */
+export function cardLegacyKeySpec(key: PendingKey): number {
+  if (key.algorithm.curve) return 0;
+  if (key.legacyKeySpec !== 0) return key.legacyKeySpec;
+  const usage = key.keyUsage;
+  return usage !== undefined && usage !== NCRYPT_ALLOW_ALL_USAGES && (usage & NCRYPT_ALLOW_DECRYPT_FLAG) === 0 ? AT_SIGNATURE : AT_KEYEXCHANGE;
+}
+
 /** The minidriver key spec a pending key is created under. */
 export function cardKeySpecFor(key: PendingKey): number {
   const { algorithm } = key;
   if (algorithm.curve) return algorithm.group === NCRYPT_ECDSA_ALGORITHM_GROUP ? algorithm.curve.ecdsaKeySpec : algorithm.curve.ecdhKeySpec;
-  return key.legacyKeySpec === AT_SIGNATURE ? AT_SIGNATURE : AT_KEYEXCHANGE;
+  return cardLegacyKeySpec(key);
+}
+
+/** The keys a container holds, key-exchange slot first (NCryptEnumKeys lists one entry each). */
+export function keysOfContainer(info: ContainerInfo): { algorithm: CngAlgorithm; legacyKeySpec: number }[] {
+  const out: { algorithm: CngAlgorithm; legacyKeySpec: number }[] = [];
+  for (const [slot, blob] of [[AT_KEYEXCHANGE, info.pbKeyExPublicKey], [AT_SIGNATURE, info.pbSigPublicKey]] as const) {
+    if (!blob) continue;
+    const { algorithm, ecc } = publicKeyFromSlotBlob(blob);
+    out.push({ algorithm, legacyKeySpec: ecc ? 0 : slot });
+  }
+  return out;
 }
 
 /** The key's bit length for a pending key (ECC from the curve, RSA from the Length property). */

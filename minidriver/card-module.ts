@@ -138,6 +138,8 @@ export interface CardReaderState {
   /** Reader name as applications see it (`\\.\<reader>\<container>` uses it). */
   szReader: string;
   cardPresent: boolean;
+  /** Cards come and go in this reader (PKCS#11 CKF_REMOVABLE_DEVICE); false for an HSM's fixed slots. */
+  removable?: boolean;
   /** The card's ATR, where the reader has one (PKCS#11 tokens usually do not). */
   atr?: Buffer;
   /** Identity of the card in the reader, for registry matching and selection. */

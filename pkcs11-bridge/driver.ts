@@ -81,18 +81,19 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
         seen.set(szReader, n);
         if (n > 1) szReader = `${szReader} ${n}`;
         const present = (slotInfo.flags & 0x1) !== 0; // CKF_TOKEN_PRESENT
+        const removable = (slotInfo.flags & 0x2) !== 0; // CKF_REMOVABLE_DEVICE: a card reader, not an HSM slot
         if (!present) {
-          readers.push({ szReader, cardPresent: false });
+          readers.push({ szReader, cardPresent: false, removable });
           continue;
         }
         const info = pkcs11.C_GetTokenInfo(slot);
         if (!(info.flags & 0x400)) { // CKF_TOKEN_INITIALIZED: a blank token is not a card yet
-          readers.push({ szReader, cardPresent: true });
+          readers.push({ szReader, cardPresent: true, removable });
           continue;
         }
         const identity = tokenIdentity(info);
         const hScard: Pkcs11CardHandle = { driver: this, identity };
-        readers.push({ szReader, cardPresent: true, card: identity, hScard });
+        readers.push({ szReader, cardPresent: true, removable, card: identity, hScard });
       }
     } catch (err) {
       throw toCryptError(err, { operation: 'SCardListReaders' });

@@ -17,7 +17,7 @@
 import {
   CARD_CACHE_CONTAINERS, CARD_CACHE_FILES, CARD_CACHE_PINS, CARD_DATA_VALUE_UNKNOWN, CONTAINER_MAP_DEFAULT_CONTAINER, CONTAINER_MAP_VALID_CONTAINER,
   CP_CACHE_MODE_GLOBAL_CACHE, CP_CACHE_MODE_SESSION_ONLY, CP_CARD_CACHE_MODE, CP_CARD_FREE_SPACE, CP_CARD_GUID, CP_CARD_PIN_INFO,
-  CP_CARD_READ_ONLY, MAX_CONTAINER_NAME_LEN,
+  CP_CARD_READ_ONLY, MAX_CONTAINER_NAME_LEN, szROOT_STORE_FILE,
 } from '../minidriver/constants.js';
 import type { CardModule } from '../minidriver/card-module.js';
 import {
@@ -25,7 +25,7 @@ import {
   decodeCardCf, decodeCertificateFile, decodeCmapFile, defaultContainerIndex, encodeCardCf, encodeCmapFile, findContainer, firstFreeIndex,
 } from '../minidriver/codecs/index.js';
 import { CryptError } from '../minidriver/errors.js';
-import type { CardFreeSpaceInfo, ContainerInfo, PinInfo } from '../minidriver/structures.js';
+import type { CardFreeSpaceInfo, CardKeySizes, ContainerInfo, PinInfo } from '../minidriver/structures.js';
 import { decodeContainerInfoItem, decodePinInfoItem, encodeContainerInfoItem, encodePinInfoItem } from './cache-items.js';
 import { type CardLock, cardLock, cardLockKey } from './card-lock.js';
 import type { DataCache } from './data-cache.js';
@@ -77,6 +77,8 @@ export class SmartCard {
   private removed = false;
   /** PIN_INFO by PIN id, held for the card's time in the reader (policies do not change under us). */
   private readonly pinInfos = new Map<number, PinInfo>();
+  /** CardQueryKeySizes by key spec: what the card can make does not change while it is in the reader. */
+  private readonly keySizeInfos = new Map<number, CardKeySizes>();
   /** Container names seen at the last map read: a stale handle's card is then sought by serial. */
   private lastNames: ReadonlySet<string> = new Set();
 
@@ -227,10 +229,19 @@ export class SmartCard {
     return records.map(toContainer).filter((c): c is CardContainer => c !== null);
   }
 
+  /**
+   * The container of that name. A miss in the cached map is confirmed on the card: keys written by
+   * other PKCS#11 applications (pkcs11-tool) do not bump cardcf, and only a read of the card's map
+   * brings them in as containers. Hits, the common case, cost no card read.
+   */
   async findContainer(name: string, noCache = false): Promise<CardContainer | undefined> {
-    const records = await this.containerRecords(noCache);
-    const index = findContainer(records, name);
-    return index < 0 ? undefined : toContainer(records[index]!, index) ?? undefined;
+    const found = (records: (ContainerMapRecord | null)[]): CardContainer | undefined => {
+      const index = findContainer(records, name);
+      return index < 0 ? undefined : toContainer(records[index]!, index) ?? undefined;
+    };
+    const hit = found(await this.containerRecords(noCache));
+    if (hit || noCache || !this.cache) return hit;
+    return found(await this.containerRecords(true));
   }
 
   async defaultContainer(noCache = false): Promise<CardContainer | undefined> {
@@ -245,12 +256,23 @@ export class SmartCard {
   }
 
   async pinInfo(pinId: number, noCache = false): Promise<PinInfo> {
+    this.assertPresent('CardGetProperty'); // held values too: a removed card's handle must say so
     const held = this.pinInfos.get(pinId);
     if (held && !noCache) return held;
     const info = await this.cached(CARD_CACHE_PINS, `Cached_CardProperty_${CP_CARD_PIN_INFO}_${pinId}`, noCache,
       () => this.module.CardGetProperty(CP_CARD_PIN_INFO, pinId), encodePinInfoItem, decodePinInfoItem, 'CardGetProperty');
     this.pinInfos.set(pinId, info);
     return info;
+  }
+
+  /** The key lengths the card supports for a key spec (AT_KEYEXCHANGE, AT_SIGNATURE, AT_ECDSA_P256...). */
+  async keySizes(keySpec: number): Promise<CardKeySizes> {
+    this.assertPresent('CardQueryKeySizes');
+    const held = this.keySizeInfos.get(keySpec);
+    if (held) return held;
+    const sizes = await this.locked(() => this.module.CardQueryKeySizes(keySpec));
+    this.keySizeInfos.set(keySpec, sizes);
+    return sizes;
   }
 
   async freeSpace(): Promise<CardFreeSpaceInfo> {
@@ -260,9 +282,28 @@ export class SmartCard {
 
   /** The DER certificate of a container's key (keySpec AT_KEYEXCHANGE / AT_SIGNATURE), or undefined. */
   async readCertificate(index: number, keySpec: number, noCache = false): Promise<Buffer | undefined> {
-    const file = certificateFileName(keySpec, index);
-    const operation = 'CardReadFile';
-    const EMPTY = Buffer.alloc(0); // cached "no certificate": absence is worth caching too
+    const bytes = await this.readMscpFile(certificateFileName(keySpec, index), noCache);
+    return bytes && decodeCertificateFile(bytes);
+  }
+
+  /** Stores a container's certificate (compressed when the card leaves compression to the CSP). */
+  async writeCertificate(index: number, keySpec: number, der: Uint8Array): Promise<void> {
+    const data = this.compressCertificates ? compressCertificate(der) : Buffer.from(der);
+    return this.locked(() => this.writeMscpFile(certificateFileName(keySpec, index), data));
+  }
+
+  /** The card's root certificate store (mscp/msroots, a PKCS#7 certificate bag), or undefined. */
+  async readRootStore(noCache = false): Promise<Buffer | undefined> {
+    return this.readMscpFile(szROOT_STORE_FILE, noCache);
+  }
+
+  async writeRootStore(pkcs7: Uint8Array): Promise<void> {
+    return this.locked(() => this.writeMscpFile(szROOT_STORE_FILE, Buffer.from(pkcs7)));
+  }
+
+  /** A file of the mscp directory through the data cache; undefined when the card has no such file. */
+  private async readMscpFile(file: string, noCache: boolean): Promise<Buffer | undefined> {
+    const EMPTY = Buffer.alloc(0); // cached "no such file": absence is worth caching too
     const bytes = await this.cached(CARD_CACHE_FILES, `Cached_GeneralFile/mscp/${file}`, noCache, async () => {
       try {
         return await this.module.CardReadFile('mscp', file);
@@ -270,19 +311,13 @@ export class SmartCard {
         if (err instanceof CryptError && err.codeName === 'SCARD_E_FILE_NOT_FOUND') return EMPTY;
         throw err;
       }
-    }, (b) => b, (b) => b, operation);
-    return bytes.length === 0 ? undefined : decodeCertificateFile(bytes);
+    }, (b) => b, (b) => b, 'CardReadFile');
+    return bytes.length === 0 ? undefined : bytes;
   }
 
-  /** Stores a container's certificate (compressed when the card leaves compression to the CSP). */
-  async writeCertificate(index: number, keySpec: number, der: Uint8Array): Promise<void> {
-    return this.locked(() => this.writeCertificateLocked(index, keySpec, der));
-  }
-
-  private async writeCertificateLocked(index: number, keySpec: number, der: Uint8Array): Promise<void> {
+  /** Writes an mscp file, creating it (everyone reads, the user writes) when the card lacks it. */
+  private async writeMscpFile(file: string, data: Buffer): Promise<void> {
     const operation = 'CardWriteFile';
-    const file = certificateFileName(keySpec, index);
-    const data = this.compressCertificates ? compressCertificate(der) : Buffer.from(der);
     const files = await this.module.CardEnumFiles('mscp');
     if (!files.some((f) => f.toLowerCase() === file)) {
       await this.bump(CARD_CACHE_FILES, operation);

@@ -142,7 +142,15 @@ export class SmartCardService implements SelectionHost, AsyncDisposable {
     return [...this.open.values()].filter((c) => !c.isRemoved).reverse();
   }
 
+  /**
+   * Drops a card whose handle failed. A handle held from before a removal may fail after the card came
+   * back and was opened again: then only that old handle goes, not the reinserted card or its PINs.
+   */
   async forget(card: SmartCard): Promise<void> {
+    if (this.open.get(cardKey(card.szReader, card.identity)) !== card) {
+      card.markRemoved();
+      return;
+    }
     await this.cardRemoved(card.szReader, card.identity);
   }
 

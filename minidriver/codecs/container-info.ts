@@ -6,11 +6,11 @@
  * BCRYPT_ECCKEY_BLOB whose magic names it (ECDSA in the signature slot, ECDH in the key-exchange
  * slot). Base CSP/KSP decides what a key may do from these tags, so the pairing lives in one place.
  */
-import { CALG_RSA_KEYX, CALG_RSA_SIGN } from '../constants.js';
+import { AT_KEYEXCHANGE, AT_SIGNATURE, CALG_RSA_KEYX, CALG_RSA_SIGN, PUBLICKEYBLOB } from '../constants.js';
 import { CryptError } from '../errors.js';
 import type { ContainerInfo } from '../structures.js';
 import { encodeRsaPublicKeyBlob } from './capi-rsa-blob.js';
-import type { CurveName } from './curves.js';
+import { type CurveName, curveByMagic } from './curves.js';
 import { encodeEccPublicBlob } from './ecc-blob.js';
 
 /** CONTAINER_INFO_CURRENT_VERSION (cardmod.h); not in constants.ts. */
@@ -53,4 +53,23 @@ export function buildContainerInfo(keys: ContainerKeys): ContainerInfo {
     pbSigPublicKey: publicKeyBlob(keys.signature, 'signature'),
     pbKeyExPublicKey: publicKeyBlob(keys.keyExchange, 'keyExchange'),
   };
+}
+
+/**
+ * The minidriver key spec of each key a CONTAINER_INFO holds, key-exchange slot first: RSA keys by
+ * their slot (AT_KEYEXCHANGE / AT_SIGNATURE), EC keys by their blob's magic (AT_ECDHE_* / AT_ECDSA_*).
+ */
+export function containerKeySpecs(info: ContainerInfo): number[] {
+  const specs: number[] = [];
+  for (const [slot, blob] of [[AT_KEYEXCHANGE, info.pbKeyExPublicKey], [AT_SIGNATURE, info.pbSigPublicKey]] as const) {
+    if (!blob || blob.length === 0) continue;
+    if (blob[0] === PUBLICKEYBLOB) {
+      specs.push(slot);
+      continue;
+    }
+    const ecc = curveByMagic(Buffer.from(blob).readUInt32LE(0));
+    if (!ecc) throw new CryptError('NTE_BAD_DATA', `CONTAINER_INFO: the ${slot === AT_KEYEXCHANGE ? 'key-exchange' : 'signature'} slot holds neither a PUBLICKEYBLOB nor an ECC public blob`);
+    specs.push(ecc.usage === 'ECDSA' ? ecc.curve.ecdsaKeySpec : ecc.curve.ecdhKeySpec);
+  }
+  return specs;
 }

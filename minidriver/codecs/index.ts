@@ -14,3 +14,4 @@ export * from './container-info.js';
 export * from './certificate-file.js';
 export * from '../hash-algorithms.js';
 export * from '../kdf.js';
+export * from './pin-info.js';

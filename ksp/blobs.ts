@@ -19,11 +19,11 @@
  */
 import { createECDH, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import {
-  AT_KEYEXCHANGE, AT_SIGNATURE, CALG_RSA_KEYX, CALG_RSA_SIGN, CUR_BLOB_VERSION, PRIVATEKEYBLOB, RSA2_MAGIC,
+  AT_KEYEXCHANGE, AT_SIGNATURE, CALG_RSA_KEYX, CALG_RSA_SIGN,
 } from '../minidriver/constants.js';
 import {
   BCRYPT_RSAFULLPRIVATE_MAGIC, BCRYPT_RSAPRIVATE_MAGIC, BCRYPT_RSAPUBLIC_MAGIC, type CurveInfo, bcryptRsaBlobFromKeyObject,
-  curveByMagic, decodeEccBlob, decodeRsaPrivateKeyBlob, decodeRsaPublicKeyBlob, encodeEccPublicBlob, encodeRsaPublicKeyBlob,
+  curveByMagic, decodeEccBlob, decodeRsaPrivateKeyBlob, decodeRsaPublicKeyBlob, encodeEccPublicBlob, encodeRsaPrivateKeyBlob, encodeRsaPublicKeyBlob,
   keyObjectFromBcryptRsaBlob,
 } from '../minidriver/codecs/index.js';
 import { CryptError } from '../minidriver/errors.js';
@@ -358,35 +358,16 @@ function checkRsaPair(jwk: JsonWebKey, operation: string): void {
   rsaKeyObject(jwk, operation); // and node:crypto (OpenSSL) takes the key
 }
 
-/**
- * CAPI PRIVATEKEYBLOB (§3.3): header, RSAPUBKEY "RSA2", then n[k], p, q, dp, dq, qi [⌈k/2⌉ each], d[k],
- * little-endian and zero-padded at the high end. The card's key-import format for RSA.
- * Belongs beside decodeRsaPrivateKeyBlob in minidriver/codecs/capi-rsa-blob.ts, which has no encoder yet.
- */
+/** The card's RSA key-import format (PRIVATEKEYBLOB); a key that format cannot carry is NTE_NOT_SUPPORTED. */
 function capiPrivateKeyBlob(jwk: JsonWebKey, aiKeyAlg: number, operation: string): Buffer {
-  const n = unsigned(jwk.n);
-  const e = unsigned(jwk.e);
-  const k = n.length;
-  const half = Math.ceil(k / 2);
-  if (e.length > 4) throw fail('NTE_NOT_SUPPORTED', 'the public exponent is wider than 32 bits; a card key import (PRIVATEKEYBLOB) cannot carry it', operation);
-  const littleEndian = (value: string | undefined, width: number): Buffer => {
-    const be = unsigned(value);
-    if (be.length > width) throw fail('NTE_NOT_SUPPORTED', 'the primes are too unbalanced for a PRIVATEKEYBLOB; a card key import cannot carry this key', operation);
-    const out = Buffer.alloc(width);
-    be.copy(out, width - be.length);
-    return out.reverse();
-  };
-  const header = Buffer.alloc(20);
-  header.writeUInt8(PRIVATEKEYBLOB, 0);
-  header.writeUInt8(CUR_BLOB_VERSION, 1);
-  header.writeUInt32LE(aiKeyAlg, 4);
-  header.writeUInt32LE(RSA2_MAGIC, 8);
-  header.writeUInt32LE(k * 8, 12);
-  header.writeUInt32LE(e.readUIntBE(0, e.length), 16);
-  return Buffer.concat([
-    header, littleEndian(jwk.n, k), littleEndian(jwk.p, half), littleEndian(jwk.q, half), littleEndian(jwk.dp, half),
-    littleEndian(jwk.dq, half), littleEndian(jwk.qi, half), littleEndian(jwk.d, k),
-  ]);
+  try {
+    return encodeRsaPrivateKeyBlob({
+      aiKeyAlg, modulus: unsigned(jwk.n), publicExponent: unsigned(jwk.e), privateExponent: unsigned(jwk.d),
+      prime1: unsigned(jwk.p), prime2: unsigned(jwk.q), exponent1: unsigned(jwk.dp), exponent2: unsigned(jwk.dq), coefficient: unsigned(jwk.qi),
+    });
+  } catch (cause) {
+    throw fail('NTE_NOT_SUPPORTED', `a card key import (PRIVATEKEYBLOB) cannot carry this key: ${cause instanceof Error ? cause.message : String(cause)}`, operation, cause);
+  }
 }
 
 /** BCRYPT_ECCPRIVATE_BLOB goes to the card as is, once d is a valid scalar whose point is (X, Y). */

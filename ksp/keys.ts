@@ -128,6 +128,7 @@ export async function NCryptFinalizeKey(hKey: NCryptKeyHandle, flags = 0): Promi
     ? await replaced.card.transaction(() => make({ card: replaced.card, createName: replaced.container!.name }))
     : await provider.service.select({ spec, operation: 'create', interaction: new Interaction(silent) }, operation, (s) => make({ card: s.card, createName: s.createName! }));
   handle.state = key;
+  pending.importKeyData?.fill(0); // on the card now; a failed finalize keeps it for another try
 }
 
 /** Card work outside a key's own access path: a removed card is reported so its state and PINs go. */

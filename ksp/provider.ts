@@ -50,4 +50,6 @@ export async function NCryptFreeObject(hObject: NCryptProvHandle | NCryptKeyHand
   h.freed = true;
   if (h instanceof NCryptProvHandle) h.dropPin();
   if (h instanceof NCryptSecretHandle) await destroySecret(h.secret);
+  // A key imported with NCRYPT_DO_NOT_FINALIZE_FLAG and never finalized: its private numbers go too.
+  if (h instanceof NCryptKeyHandle && h.state.kind === 'pending') h.state.importKeyData?.fill(0);
 }

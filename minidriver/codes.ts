@@ -121,9 +121,16 @@ const namesByValue = new Map<number, WindowsCodeName>(
   (Object.entries(WindowsCodes) as [WindowsCodeName, number][]).map(([name, value]) => [value, name]),
 );
 
-/** The name of a Windows code, or its hex form when the code is not one of ours. */
+/**
+ * The name of a Windows code; a Win32 code wrapped as an HRESULT (0x8007xxxx, as ncrypt.dll returns
+ * RPC_X_NULL_REF_POINTER) is named `HRESULT_FROM_WIN32(<name>)`; anything else is its hex form.
+ */
 export function windowsCodeName(code: number): string {
-  return namesByValue.get(code >>> 0) ?? `0x${(code >>> 0).toString(16).padStart(8, '0')}`;
+  const value = code >>> 0;
+  const known = namesByValue.get(value);
+  if (known) return known;
+  const win32 = (value & 0xffff0000) >>> 0 === 0x80070000 ? namesByValue.get(value & 0xffff) : undefined;
+  return win32 ? `HRESULT_FROM_WIN32(${win32})` : `0x${value.toString(16).padStart(8, '0')}`;
 }
 
 /** `HRESULT_FROM_WIN32(x)` for the small positive Win32 codes. */

@@ -167,3 +167,39 @@ export function decodeRsaPrivateKeyBlob(blob: Uint8Array): DecodedRsaPrivateKey 
     bitLength: header.bitLength, aiKeyAlg: header.aiKeyAlg,
   };
 }
+
+/** The numbers of an RSA private key, big-endian (PKCS#11, JWK), for encodeRsaPrivateKeyBlob. */
+export type RsaPrivateKeyInput = Omit<DecodedRsaPrivateKey, 'bitLength'>;
+
+/**
+ * PRIVATEKEYBLOB for an RSA key: the layout decodeRsaPrivateKeyBlob reads, each number little-endian and
+ * zero-padded at the high end to its field (k bytes for n and d, ⌈k/2⌉ for the CRT values). A key whose
+ * exponent exceeds a DWORD or whose primes are so unbalanced that one exceeds ⌈k/2⌉ bytes has no blob.
+ */
+export function encodeRsaPrivateKeyBlob(key: RsaPrivateKeyInput): Buffer {
+  const aiKeyAlg = checkKeyAlg(key.aiKeyAlg);
+  const modulus = stripLeadingZeros(key.modulus);
+  const exponent = stripLeadingZeros(key.publicExponent);
+  if (exponent.length > MAX_EXPONENT_BYTES) throw invalid(`public exponent has ${exponent.length} bytes; RSAPUBKEY.pubexp holds at most 4`);
+  const k = modulus.length;
+  const half = Math.ceil(k / 2);
+  const field = (value: Uint8Array, width: number, name: string): Buffer => {
+    const be = stripLeadingZeros(value);
+    if (be.length > width) throw invalid(`${name} has ${be.length} bytes; a ${k * 8}-bit PRIVATEKEYBLOB holds ${width}`);
+    const out = Buffer.alloc(width);
+    out.set(be, width - be.length);
+    return out.reverse();
+  };
+  const header = Buffer.alloc(RSA_BLOB_HEADER_SIZE);
+  header.writeUInt8(PRIVATEKEYBLOB, 0);
+  header.writeUInt8(CUR_BLOB_VERSION, 1);
+  header.writeUInt32LE(aiKeyAlg, 4);
+  header.writeUInt32LE(RSA2_MAGIC, 8);
+  header.writeUInt32LE(k * 8, 12);
+  header.writeUInt32LE(exponent.length === 0 ? 0 : exponent.readUIntBE(0, exponent.length), 16);
+  return Buffer.concat([
+    header, field(modulus, k, 'modulus'), field(key.prime1, half, 'prime1'), field(key.prime2, half, 'prime2'),
+    field(key.exponent1, half, 'exponent1'), field(key.exponent2, half, 'exponent2'), field(key.coefficient, half, 'coefficient'),
+    field(key.privateExponent, k, 'privateExponent'),
+  ]);
+}

@@ -393,10 +393,23 @@ describe('ksp: NCryptExportKey / NCryptImportKey', function () {
       const h = await NCryptImportKey(fx.prov, null, 'ECCPRIVATEBLOB', named(name), eccPrivateBlob(privateKey, ECC_MAGIC.ECDSA[256].priv, 256), DO_NOT_FINALIZE | SILENT);
       await expectCryptError(() => NCryptExportKey(h, null, 'PUBLICBLOB', null), 'NTE_BAD_KEY_STATE');
       assert.ok(!(await (await fx.card()).findContainer(name, true)), 'nothing on the card before finalize');
+      const held = (h.state as { importKeyData?: Buffer }).importKeyData!;
+      assert.ok(held.some((b) => b !== 0), 'the pending key holds the private key until finalize');
       await NCryptFinalizeKey(h, SILENT);
+      assert.ok(held.every((b) => b === 0), 'finalize wipes the private key it wrote');
       sameKey(parseEccPublicBlob(await NCryptExportKey(h, null, 'PUBLICBLOB', null)).key, publicKey, 'after finalize');
       sameKey(graphenePublicKey(label(), name, 'EC', 256), publicKey, 'token after finalize');
       await NCryptFreeObject(h);
+    });
+
+    it('a pending import freed without finalize: its private key is wiped and nothing reaches the card', async () => {
+      const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const name = uniqueName('dropped');
+      const h = await NCryptImportKey(fx.prov, null, 'ECCPRIVATEBLOB', named(name), eccPrivateBlob(privateKey, ECC_MAGIC.ECDSA[256].priv, 256), DO_NOT_FINALIZE | SILENT);
+      const held = (h.state as { importKeyData?: Buffer }).importKeyData!;
+      await NCryptFreeObject(h);
+      assert.ok(held.every((b) => b === 0), 'NCryptFreeObject wipes the pending private key');
+      assert.ok(!(await (await fx.card()).findContainer(name, true)), 'nothing on the card');
     });
 
     it('an existing name: NTE_EXISTS, unless NCRYPT_OVERWRITE_KEY_FLAG replaces the key', async () => {

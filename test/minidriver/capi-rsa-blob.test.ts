@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { type JsonWebKey, generateKeyPairSync } from 'node:crypto';
 import {
-  decodeRsaPrivateKeyBlob, decodeRsaPublicKeyBlob, encodeRsaPublicKeyBlob,
+  decodeRsaPrivateKeyBlob, decodeRsaPublicKeyBlob, encodeRsaPrivateKeyBlob, encodeRsaPublicKeyBlob,
 } from '../../minidriver/codecs/index.js';
 import { expectCryptError } from './expect-crypt-error.js';
 
@@ -158,5 +158,27 @@ describe('minidriver codecs: CAPI RSA PUBLICKEYBLOB / PRIVATEKEYBLOB', () => {
     reserved[3] = 1;
     expectCryptError(() => decodeRsaPrivateKeyBlob(reserved), code);
     expectCryptError(() => decodeRsaPublicKeyBlob(good), code);
+  });
+
+  it('writes a PRIVATEKEYBLOB byte for byte as Windows lays it out, for both slots', () => {
+    for (const [bits, aiKeyAlg] of [[1024, CALG_RSA_KEYX], [2048, CALG_RSA_SIGN]] as const) {
+      const jwk = rsaJwk(bits);
+      const blob = encodeRsaPrivateKeyBlob({
+        aiKeyAlg, modulus: b64(jwk.n), publicExponent: b64(jwk.e), privateExponent: b64(jwk.d), prime1: b64(jwk.p),
+        prime2: b64(jwk.q), exponent1: b64(jwk.dp), exponent2: b64(jwk.dq), coefficient: b64(jwk.qi),
+      });
+      assert.deepEqual(blob, privateKeyBlobFromJwk(jwk, bits, aiKeyAlg));
+    }
+  });
+
+  it('refuses a private key whose numbers do not fit the blob', () => {
+    const jwk = rsaJwk(1024);
+    const key = {
+      aiKeyAlg: CALG_RSA_KEYX, modulus: b64(jwk.n), publicExponent: b64(jwk.e), privateExponent: b64(jwk.d), prime1: b64(jwk.p),
+      prime2: b64(jwk.q), exponent1: b64(jwk.dp), exponent2: b64(jwk.dq), coefficient: b64(jwk.qi),
+    };
+    expectCryptError(() => encodeRsaPrivateKeyBlob({ ...key, prime1: Buffer.alloc(65, 1) }), 'SCARD_E_INVALID_PARAMETER');
+    expectCryptError(() => encodeRsaPrivateKeyBlob({ ...key, publicExponent: Buffer.from([1, 0, 0, 0, 1]) }), 'SCARD_E_INVALID_PARAMETER');
+    expectCryptError(() => encodeRsaPrivateKeyBlob({ ...key, aiKeyAlg: 0x6610 }), 'SCARD_E_INVALID_PARAMETER');
   });
 });

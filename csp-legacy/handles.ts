@@ -33,6 +33,8 @@ export interface ContextState {
   card?: SmartCard;
   /** The container (absent: CRYPT_DEFAULT_CONTAINER_OPTIONAL without one, or VERIFYCONTEXT with no name). */
   container?: CardContainer;
+  /** PP_PIN_PROMPT_STRING: the text shown with this context's PIN prompts. */
+  pinPrompt?: string;
 }
 
 export class HCRYPTPROV extends CryptHandle {

@@ -19,7 +19,7 @@ import type { NCryptKeyHandle } from '../../ksp/handles.js';
 import { NCryptCreatePersistedKey } from '../../ksp/keys.js';
 import { NCryptGetProperty } from '../../ksp/properties.js';
 import { NCryptFreeObject } from '../../ksp/provider.js';
-import { ECC_MAGIC, eccPublicBlob, expectCryptError, graphenePublicKey, reversed } from '../pkcs11-bridge/helpers.js';
+import { ECC_MAGIC, eccPublicBlob, expectCryptError, graphenePublicKey, reversed, rsaPublicBlob } from '../pkcs11-bridge/helpers.js';
 import { kspFixture } from './fixture.js';
 
 const NONE = NCRYPT_NO_PADDING_FLAG;
@@ -29,19 +29,6 @@ const SILENT = NCRYPT_SILENT_FLAG;
 /** HRESULT_FROM_WIN32(RPC_X_NULL_REF_POINTER): ncrypt.dll's answer to a NULL required pointer (N2). */
 const NULL_REF_POINTER = 0x800706f4;
 const NODE_HASH = { SHA1: 'sha1', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' } as const;
-
-/** BCRYPT_RSAPUBLIC_BLOB of a node:crypto key, written from the layout (reference §3.7). */
-function rsaPublicBlob(key: KeyObject): Buffer {
-  const jwk = key.export({ format: 'jwk' });
-  const e = Buffer.from(jwk.e!, 'base64url');
-  const n = Buffer.from(jwk.n!, 'base64url');
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0x31415352, 0);
-  header.writeUInt32LE(key.asymmetricKeyDetails!.modulusLength!, 4);
-  header.writeUInt32LE(e.length, 8);
-  header.writeUInt32LE(n.length, 12);
-  return Buffer.concat([header, e, n]);
-}
 
 const modulusOf = (key: KeyObject): Buffer => Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url');
 

@@ -22,7 +22,7 @@ import type { NCryptKeyHandle } from '../../ksp/handles.js';
 import { NCryptCreatePersistedKey, NCryptOpenKey } from '../../ksp/keys.js';
 import { NCryptFreeObject } from '../../ksp/provider.js';
 import { NCryptSignHash, NCryptVerifySignature } from '../../ksp/signing.js';
-import { CURVE, type CurveBits, ECC_MAGIC, eccPublicBlob, expectCryptError, graphenePublicKey, reversed } from '../pkcs11-bridge/helpers.js';
+import { CURVE, type CurveBits, ECC_MAGIC, eccPublicBlob, expectCryptError, graphenePublicKey, reversed, rsaPublicBlob } from '../pkcs11-bridge/helpers.js';
 import { useScriptedUi } from '../smartcard/service-helpers.js';
 import { kspFixture } from './fixture.js';
 
@@ -68,19 +68,6 @@ function p1363ToDer(rs: Buffer): Buffer {
   const half = rs.length / 2;
   const body = Buffer.concat([derInteger(rs.subarray(0, half)), derInteger(rs.subarray(half))]);
   return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
-}
-
-/** BCRYPT_RSAPUBLIC_BLOB of a node:crypto key, written from the layout (reference §3.7). */
-function rsaPublicBlob(key: KeyObject): Buffer {
-  const jwk = key.export({ format: 'jwk' });
-  const e = Buffer.from(jwk.e!, 'base64url');
-  const n = Buffer.from(jwk.n!, 'base64url');
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0x31415352, 0);
-  header.writeUInt32LE(key.asymmetricKeyDetails!.modulusLength!, 4);
-  header.writeUInt32LE(e.length, 8);
-  header.writeUInt32LE(n.length, 12);
-  return Buffer.concat([header, e, n]);
 }
 
 function ecPublicBlob(key: KeyObject, usage: 'ECDSA' | 'ECDH', bits: CurveBits): Buffer {

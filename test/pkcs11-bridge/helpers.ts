@@ -253,6 +253,19 @@ export function eccPublicBlob(magic: number, bits: CurveBits, x: Uint8Array, y: 
   return Buffer.concat([header, padLeft(x, size), padLeft(y, size)]);
 }
 
+/** BCRYPT_RSAPUBLIC_BLOB of a node:crypto key, written from the layout (reference §3.7). */
+export function rsaPublicBlob(key: KeyObject): Buffer {
+  const jwk = key.export({ format: 'jwk' });
+  const e = Buffer.from(jwk.e!, 'base64url');
+  const n = Buffer.from(jwk.n!, 'base64url');
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0x31415352, 0);
+  header.writeUInt32LE(key.asymmetricKeyDetails!.modulusLength!, 4);
+  header.writeUInt32LE(e.length, 8);
+  header.writeUInt32LE(n.length, 12);
+  return Buffer.concat([header, e, n]);
+}
+
 /** X and Y of an uncompressed point 04||X||Y. */
 export function splitPoint(point: Buffer, bits: CurveBits): { x: Buffer; y: Buffer } {
   const size = CURVE[bits].bytes;

@@ -1,20 +1,29 @@
-// Benchmark: the minidriver bridge's CardSignData against raw pkcs11js on SoftHSM2, in one run.
+// Benchmark: the minidriver bridge's CardSignData and the CNG front end (NCryptSignHash,
+// NCryptDecrypt) against raw pkcs11js on SoftHSM2, in one run.
 //
 //   npm run bench            (= npm run build && node dist/bench/run.js)
 //   node dist/bench/run.js [--quick] [--rounds=N]
 //
 // Makes a private SoftHSM2 store, two containers through the bridge (RSA-2048 AT_KEYEXCHANGE, ECDSA
-// P-256), then measures single-stream throughput (raw sync vs bridge, interleaved rounds), several
-// RSA signatures in flight, token calls per signature (pkcs11-spy, child process) and memory over
-// 20,000 ECDSA signatures. Writes bench/results/latest.{json,md} and prints the markdown. Exits 0
-// when goals are missed (the numbers are the product), 1 only when a section could not run.
+// P-256) and two keys through CNG (NCryptCreatePersistedKey + NCryptFinalizeKey via the smart card
+// service), then measures single-stream throughput (raw sync vs bridge, raw sync vs warm NCrypt*,
+// interleaved rounds), several RSA signatures in flight, token calls per operation (pkcs11-spy, child
+// process) and memory over 20,000 ECDSA signatures. Writes bench/results/latest.{json,md} and prints
+// the markdown. Exits 0 when goals are missed (the numbers are the product), 1 only when a section
+// could not run.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { AT_ECDSA_P256, AT_KEYEXCHANGE, CALG_SHA_256, CARD_CREATE_CONTAINER_KEY_GEN } from '../minidriver/constants.js';
+import { NCRYPT_PAD_PKCS1_FLAG } from '../ksp/constants.js';
+import { NCryptDecrypt, NCryptEncrypt } from '../ksp/encryption.js';
+import type { NCryptKeyHandle } from '../ksp/handles.js';
+import { NCryptSignHash, NCryptVerifySignature } from '../ksp/signing.js';
+import {
+  AT_ECDSA_P256, AT_KEYEXCHANGE, CALG_SHA_256, CARD_CREATE_CONTAINER_KEY_GEN, CARD_PADDING_INFO_PRESENT, CARD_PADDING_PKCS1,
+} from '../minidriver/constants.js';
 import type { CardModule } from '../minidriver/card-module.js';
 import { decodeCmapFile } from '../minidriver/codecs/index.js';
 import { DEFAULT_DISPATCH_POLICY } from '../pkcs11-bridge/dispatch.js';
@@ -24,9 +33,10 @@ import type { Token } from '../pkcs11-bridge/token.js';
 import {
   collect, gcAvailable, inFlightBlock, interleave, median, medianCi, sequentialBlock, syncBlock,
 } from './measure.js';
+import { CNG_EC_NAME, CNG_RSA_NAME, CngSide } from './cng-side.js';
 import { RawSide } from './raw-side.js';
 import { createStore, SOFTHSM2_MODULE, softhsmVersion } from './softhsm-store.js';
-import { runSpyChild, SPY_CHILD_FLAG, spyChildMain, type SpyResult } from './spy-child.js';
+import { type CallCount, runSpyChild, SPY_CHILD_FLAG, spyChildMain, type SpyResult } from './spy-child.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = resolve(dirname(SCRIPT), '..', '..'); // dist/bench/run.js → repository root
@@ -43,7 +53,10 @@ if (ROUNDS_ARG) CONFIG.rounds = CONFIG.flightRounds = Math.max(1, Number(ROUNDS_
 
 const GOAL_SINGLE = 0.95;
 const GOAL_IN_FLIGHT = 1.4;
+/** Token calls of a warm signature or decryption: the two PKCS#11 cannot avoid (design decision 4). */
 const GOAL_CALLS = 2;
+/** Token calls of NCryptOpenKey of a known name on a warm cache: at most the handle check. */
+const GOAL_OPEN_CALLS = 1;
 
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
@@ -63,6 +76,8 @@ interface CaseResult {
   /** Whether the interval lies wholly on one side of the goal. */
   conclusive?: boolean;
   note?: string;
+  /** Token-call rows (pkcs11-spy): calls per operation, which ones, and the raw floor when there is one. */
+  calls?: { perOp: number; functions: string; floor?: number };
 }
 
 interface MemorySample { label: string; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
@@ -104,6 +119,34 @@ function tokenOf(card: CardModule): Token | undefined {
   return (card as unknown as { token?: Token }).token;
 }
 
+/** The card, container index and key spec behind a CNG key handle (for the CardSignData side). */
+function cardKeyOf(handle: NCryptKeyHandle): { module: CardModule; index: number; keySpec: number } {
+  const state = handle.state;
+  if (state.kind !== 'persisted') throw new Error('the CNG key is not on the card');
+  return { module: state.card.module, index: state.container.index, keySpec: state.keySpec };
+}
+
+/** Per-round median of a/b over two sides of one interleaved section. */
+function roundRatio(a: number[], b: number[]): number {
+  return median(a.map((x, i) => x / b[i]));
+}
+
+/**
+ * A token-call row. `exactly`: the calls must be exactly these functions, `goal` of them per
+ * operation; otherwise at most `goal` calls per operation, whichever they are.
+ */
+function callCase(name: string, c: CallCount, goal: number, exactly: string[] | null, floor?: number): CaseResult {
+  const per = (n: number): string => String(Number((n / c.ops).toFixed(2)));
+  const functions = Object.entries(c.functions).map(([f, n]) => `${f}×${per(n)}`).join(', ') || 'none';
+  const met = exactly ? c.perOp === goal && Object.keys(c.functions).sort().join(',') === [...exactly].sort().join(',') : c.perOp <= goal;
+  return {
+    case: name, rawLabel: 'raw floor', bridgeLabel: 'p11-ksp',
+    rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null,
+    goal: exactly ? `= ${goal} calls/op` : `≤ ${goal} call${goal === 1 ? '' : 's'}/op`, met,
+    calls: { perOp: c.perOp, functions, ...(floor !== undefined ? { floor } : {}) },
+  };
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
   const ticksAtStart = cpuTicks();
@@ -117,6 +160,7 @@ async function main(): Promise<number> {
   const store = createStore('bench');
   const driver = new Pkcs11Minidriver({ modulePath: SOFTHSM2_MODULE });
   let raw: RawSide | undefined;
+  let cng: CngSide | undefined;
   try {
     // ---- setup: card, login, containers (through the bridge) -------------------------------------
     const card = await driver.openCard({ label: store.label });
@@ -129,6 +173,12 @@ async function main(): Promise<number> {
     const ecName = cmap[1]?.wszGuid;
     if (!rsaName || !ecName) throw new Error('the cmapfile does not name containers 0 and 1');
 
+    // ---- the CNG side: a smart card service on the same store, keys made through NCrypt* ----------
+    // Before the raw side looks up its key handles: presenting the PIN logs the application out and in
+    // again (the bridge verifies a PIN every time it is presented), which voids private-key handles.
+    log(`CNG: smart card service on the store; "${CNG_RSA_NAME}" (RSA-2048) and "${CNG_EC_NAME}" (ECDSA P-256) through NCryptCreatePersistedKey + NCryptFinalizeKey…`);
+    cng = await CngSide.open(SOFTHSM2_MODULE, store.pin, true);
+
     // ---- the raw side: same module instance, own session, same keys by label -------------------
     raw = new RawSide(SOFTHSM2_MODULE, store.label, store.pin);
     const r = raw;
@@ -138,6 +188,10 @@ async function main(): Promise<number> {
     const rsaPub = r.findByLabel(pk.CKO_PUBLIC_KEY, rsaName);
     const ecPub = r.findByLabel(pk.CKO_PUBLIC_KEY, ecName);
     if (!r.id(rsaKey).equals(r.id(rsaPub)) || !r.id(ecKey).equals(r.id(ecPub))) throw new Error('private and public keys do not share CKA_ID');
+
+    const cngRsaKey = r.findByLabel(pk.CKO_PRIVATE_KEY, CNG_RSA_NAME);
+    const cngEcKey = r.findByLabel(pk.CKO_PRIVATE_KEY, CNG_EC_NAME);
+    const cngEcPub = r.findByLabel(pk.CKO_PUBLIC_KEY, CNG_EC_NAME);
 
     const hash = createHash('sha256').update('p11-ksp bench').digest();
     const rsaInput = Buffer.concat([SHA256_DIGEST_INFO, hash]); // what the bridge hands the token
@@ -158,6 +212,38 @@ async function main(): Promise<number> {
     if (bridgeEcSig.length !== 64 || !r.verify(EC_MECH, ecPub, hash, bridgeEcSig)) throw new Error('ECDSA: the bridge signature does not verify with the raw side\'s public key');
     if (!r.verify(EC_MECH, ecPub, hash, ecSync())) throw new Error('ECDSA: raw signature does not verify');
     log('sanity: bridge and raw sign with the same keys (RSA signatures identical, ECDSA verifies)');
+
+    // The CNG operations, as an application writes them (padding info a constant), the bridge call
+    // each one makes (same key, same arguments: the front end's own cost), and raw pkcs11js.
+    const c = cng;
+    const PKCS1_SHA256 = { pszAlgId: 'SHA256' };
+    const cngRsaCard = cardKeyOf(c.rsa);
+    const cngEcCard = cardKeyOf(c.ec);
+    const ncryptRsa = (): Promise<Buffer> => NCryptSignHash(c.rsa, PKCS1_SHA256, hash, NCRYPT_PAD_PKCS1_FLAG);
+    const ncryptEc = (): Promise<Buffer> => NCryptSignHash(c.ec, null, hash);
+    const cardCngRsa = (): Promise<Buffer> => cngRsaCard.module.CardSignData({
+      dwVersion: 2, bContainerIndex: cngRsaCard.index, dwKeySpec: cngRsaCard.keySpec, dwSigningFlags: CARD_PADDING_INFO_PRESENT,
+      aiHashAlg: 0, dwPaddingType: CARD_PADDING_PKCS1, pPaddingInfo: PKCS1_SHA256, pbData: hash,
+    });
+    const cardCngEc = (): Promise<Buffer> => cngEcCard.module.CardSignData({ dwVersion: 2, bContainerIndex: cngEcCard.index, dwKeySpec: cngEcCard.keySpec, dwSigningFlags: 0, aiHashAlg: 0, pbData: hash });
+    const rawCngRsa = (): Buffer => { p.C_SignInit(r.session, RSA_MECH, cngRsaKey); return p.C_Sign(r.session, rsaInput, Buffer.allocUnsafe(256)); };
+    const rawCngEc = (): Buffer => { p.C_SignInit(r.session, EC_MECH, cngEcKey); return p.C_Sign(r.session, hash, Buffer.allocUnsafe(64)); };
+    const plaintext = Buffer.from('p11-ksp bench: a session key, say');
+    const ciphertext = await NCryptEncrypt(c.rsa, plaintext, null, NCRYPT_PAD_PKCS1_FLAG); // public key, host-side
+    const ciphertextLe = Buffer.from(ciphertext).reverse(); // the minidriver's byte order
+    const ncryptDecrypt = (): Promise<Buffer> => NCryptDecrypt(c.rsa, ciphertext, null, NCRYPT_PAD_PKCS1_FLAG);
+    const cardDecrypt = (): Promise<Buffer> => cngRsaCard.module.CardRSADecrypt({
+      dwVersion: 2, bContainerIndex: cngRsaCard.index, dwKeySpec: cngRsaCard.keySpec, pbData: ciphertextLe, dwPaddingType: CARD_PADDING_PKCS1, pPaddingInfo: null,
+    });
+    const rawDecrypt = (): Buffer => { p.C_DecryptInit(r.session, RSA_MECH, cngRsaKey); return p.C_Decrypt(r.session, ciphertext, Buffer.allocUnsafe(256)); };
+
+    if (!(await ncryptRsa()).equals(rawCngRsa())) throw new Error('CNG RSA: NCryptSignHash and raw pkcs11js signatures differ (not the same key or input)');
+    await NCryptVerifySignature(c.rsa, PKCS1_SHA256, hash, rawCngRsa(), NCRYPT_PAD_PKCS1_FLAG);
+    const ncryptEcSig = await ncryptEc();
+    if (!r.verify(EC_MECH, cngEcPub, hash, ncryptEcSig)) throw new Error('CNG ECDSA: the NCryptSignHash signature does not verify with the raw side\'s public key');
+    await NCryptVerifySignature(c.ec, null, hash, rawCngEc());
+    if (!(await ncryptDecrypt()).equals(plaintext) || !rawDecrypt().equals(plaintext) || !(await cardDecrypt()).equals(plaintext)) throw new Error('CNG RSA: NCryptDecrypt, CardRSADecrypt and raw C_Decrypt do not all give the plaintext back');
+    log('sanity: NCryptSignHash / NCryptDecrypt and raw pkcs11js use the same CNG-made keys (RSA signatures identical, ECDSA verifies both ways, decryptions agree)');
 
     // ---- 3. single stream ------------------------------------------------------------------------
     try {
@@ -182,6 +268,25 @@ async function main(): Promise<number> {
       cases.push(caseFrom('ECDSA P-256 — raw sync inside an awaited async function (context: cost of a Promise API)', 'raw pkcs11js sync', 'await (async () => raw)()', ec.opsPerSecond.raw, ec.opsPerSecond.rawAwait, null));
       diagnostics.ecEstimateAfterSingleMs = tokenOf(card)?.dispatcher.estimate('sign:EC:256').ms;
     } catch (err) { errors.push(`ECDSA single stream: ${(err as Error).stack ?? err}`); }
+
+    // ---- 3b. the CNG front end, warm (key open, PIN cached), single stream ---------------------------
+    const cngCase = async (name: string, op: string, cardOp: string, n: number, warmup: number, sides: { raw: () => unknown; ncrypt: () => Promise<unknown>; card: () => Promise<unknown> }): Promise<void> => {
+      log(`${name}: ${CONFIG.rounds} rounds × ${n} ops per side (raw sync, ${op}, ${cardOp})…`);
+      const res = await interleave({ raw: syncBlock(sides.raw), ncrypt: sequentialBlock(sides.ncrypt), card: sequentialBlock(sides.card) }, n, CONFIG.rounds, warmup);
+      const { raw: rawOps, ncrypt: ncryptOps, card: cardOps } = res.opsPerSecond;
+      const row = caseFrom(name, 'raw pkcs11js sync', `await ${op}, sequential`, rawOps, ncryptOps, GOAL_SINGLE);
+      row.note = `${op} / await ${cardOp} on the same key (the front end's own cost, per-round median): ${roundRatio(ncryptOps, cardOps).toFixed(3)}; ${cardOp} / raw: ${roundRatio(cardOps, rawOps).toFixed(3)}`;
+      cases.push(row);
+    };
+    try {
+      await cngCase('NCryptSignHash RSA-2048 (PKCS#1, SHA-256) warm', 'NCryptSignHash', 'CardSignData', CONFIG.rsaN, CONFIG.rsaWarmup, { raw: rawCngRsa, ncrypt: ncryptRsa, card: cardCngRsa });
+    } catch (err) { errors.push(`NCryptSignHash RSA: ${(err as Error).stack ?? err}`); }
+    try {
+      await cngCase('NCryptSignHash ECDSA P-256 warm', 'NCryptSignHash', 'CardSignData', CONFIG.ecN, CONFIG.ecWarmup, { raw: rawCngEc, ncrypt: ncryptEc, card: cardCngEc });
+    } catch (err) { errors.push(`NCryptSignHash ECDSA: ${(err as Error).stack ?? err}`); }
+    try {
+      await cngCase('NCryptDecrypt RSA-2048 (PKCS#1 v1.5) warm', 'NCryptDecrypt', 'CardRSADecrypt', CONFIG.rsaN, CONFIG.rsaWarmup, { raw: rawDecrypt, ncrypt: ncryptDecrypt, card: cardDecrypt });
+    } catch (err) { errors.push(`NCryptDecrypt RSA: ${(err as Error).stack ?? err}`); }
 
     // ---- 4. several in flight (RSA) ----------------------------------------------------------------
     const lanes = Array.from({ length: Math.max(...CONFIG.inFlight) }, () => r.openSession());
@@ -217,22 +322,33 @@ async function main(): Promise<number> {
       diagnostics.rsaEstimateOverNextLoneSignaturesMs = `${trail.join(' → ')} (> ${DEFAULT_DISPATCH_POLICY.maxInlineMs} ms = pooled, async hop)`;
     } catch { /* diagnostic only */ }
 
-    // ---- 5. token calls per signature (pkcs11-spy, child process) ----------------------------------
+    // ---- 5. token calls per operation (pkcs11-spy, child process) ----------------------------------
     try {
-      log('token calls per signature: pkcs11-spy in a child process…');
+      log('token calls per operation: pkcs11-spy in a child process…');
       spy = runSpyChild(SCRIPT, store.dir, store.label, store.pin, rsaName);
-      const callCase = (name: string, c: SpyResult['rsa']): CaseResult => {
-        const only = Object.keys(c.functions).sort().join(',') === 'C_Sign,C_SignInit';
-        const fns = Object.entries(c.functions).map(([f, n]) => `${f}×${n / c.signatures}`).join(', ');
-        return {
-          case: name, rawLabel: 'raw floor', bridgeLabel: 'bridge',
-          rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null,
-          goal: `= ${GOAL_CALLS} calls/sig`, met: c.perSignature === GOAL_CALLS && only,
-          note: `${c.perSignature} calls/signature (${fns}); raw pkcs11js floor ${spy!.rawRsa.perSignature}`,
-        };
-      };
-      cases.push(callCase('Token calls per RSA-2048 signature', spy.rsa));
-      cases.push(callCase('Token calls per ECDSA P-256 signature', spy.ecdsa));
+      const sign = ['C_SignInit', 'C_Sign'];
+      const floor = spy.rawRsa.perOp;
+      cases.push(callCase('Token calls per RSA-2048 signature (CardSignData)', spy.rsa, GOAL_CALLS, sign, floor));
+      cases.push(callCase('Token calls per ECDSA P-256 signature (CardSignData)', spy.ecdsa, GOAL_CALLS, sign, floor));
+      cases.push(callCase('Token calls per warm NCryptSignHash RSA-2048', spy.cng.signRsa, GOAL_CALLS, sign, floor));
+      cases.push(callCase('Token calls per warm NCryptSignHash ECDSA P-256', spy.cng.signEcdsa, GOAL_CALLS, sign, floor));
+      cases.push(callCase('Token calls per warm NCryptDecrypt RSA-2048', spy.cng.decryptRsa, GOAL_CALLS, ['C_DecryptInit', 'C_Decrypt'], floor));
+      const opens = spy.cng.openKey;
+      const open = callCase('Token calls per NCryptOpenKey of a known name, warm cache', opens, GOAL_OPEN_CALLS, null);
+      const cardCalls = opens.card;
+      if (cardCalls) {
+        const perOpen = Object.values(cardCalls).reduce((a, b) => a + b, 0) / opens.ops;
+        const which = Object.entries(cardCalls).map(([f, n]) => `${f}×${Number((n / opens.ops).toFixed(2))}`).join(', ') || 'none';
+        open.note = `minidriver level: ${perOpen} card call${perOpen === 1 ? '' : 's'}/open (${which}: the handle check, whose cardcf counters also vouch for the cached map and key information); pkcs11js reads an attribute with two C_GetAttributeValue (length, then value), and the bridge checks a file object's CKA_LABEL before reading its CKA_VALUE`;
+        cases.push(open, {
+          case: 'Card calls per NCryptOpenKey of a known name, warm cache (minidriver entry points)', rawLabel: '—', bridgeLabel: 'p11-ksp',
+          rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null, goal: `≤ ${GOAL_OPEN_CALLS} call/op`, met: perOpen <= GOAL_OPEN_CALLS,
+          calls: { perOp: perOpen, functions: which },
+          note: 'the one card read an open on a warm cache needs (decision 4: a stale cache is detected by the freshness counters)',
+        });
+      } else {
+        cases.push(open);
+      }
     } catch (err) { errors.push(`pkcs11-spy: ${(err as Error).stack ?? err}`); }
 
     // ---- 6. memory over ECDSA signatures -------------------------------------------------------------
@@ -255,6 +371,7 @@ async function main(): Promise<number> {
   } catch (err) {
     errors.push(`setup: ${(err as Error).stack ?? err}`);
   } finally {
+    await cng?.close().catch((err: unknown) => { errors.push(`CNG close: ${(err as Error).stack ?? err}`); });
     raw?.close();
     await driver.close();
     store.remove();
@@ -295,12 +412,12 @@ function markdown(j: {
 }): string {
   const L: string[] = [];
   const m = j.machine;
-  L.push('# p11-ksp bench: minidriver bridge vs raw pkcs11js (SoftHSM2)', '');
+  L.push('# p11-ksp bench: minidriver bridge and CNG front end vs raw pkcs11js (SoftHSM2)', '');
   L.push(`- machine: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB, ${m.os}`);
   L.push(`- node ${m.node}, pkcs11js ${m.pkcs11js}, SoftHSM ${m.softhsm}, libuv threadpool ${m.uvThreadpoolSize}`);
   L.push(`- date: ${m.date}; run took ${j.elapsedS} s; CPU steal during the run ${m.stealPercentDuringRun}%, load average at end ${m.loadAverageAtEnd}`);
   L.push(`- command: \`${j.command}\``);
-  L.push(`- method: interleaved rounds (single stream ${j.config.rounds}, in flight ${j.config.flightRounds}), side order rotated every round, one forced GC per section (none between blocks), warm-up first; ops/s = median of per-round ops/s, ratio = median of per-round ratios (bridge/raw), CI = ~95% interval of that median. Blocks: RSA ${j.config.rsaN}, ECDSA ${j.config.ecN}, in-flight ${j.config.flightN} ops per side.`);
+  L.push(`- method: interleaved rounds (single stream ${j.config.rounds}, in flight ${j.config.flightRounds}), side order rotated every round, one forced GC per section (none between blocks), warm-up first; ops/s = median of per-round ops/s, ratio = median of per-round ratios (p11-ksp/raw), CI = ~95% interval of that median. Blocks: RSA ${j.config.rsaN}, ECDSA ${j.config.ecN}, in-flight ${j.config.flightN} ops per side.`);
   L.push('');
   const misses = j.cases.filter((c) => c.met === false);
   if (misses.length) L.push(`**GOALS MISSED: ${misses.length}** — ${misses.map((c) => c.case).join('; ')}`, '');
@@ -310,19 +427,20 @@ function markdown(j: {
   }
   if (j.errors.length) L.push(`**ERRORS: ${j.errors.length} section(s) did not run** (see below)`, '');
 
-  L.push('| case | raw ops/s | bridge ops/s | ratio | goal | met? |', '|---|---:|---:|---:|---|---|');
+  L.push('| case | raw ops/s | p11-ksp ops/s | ratio | goal | met? |', '|---|---:|---:|---:|---|---|');
   for (const c of j.cases) {
     const met = c.met === null ? 'n/a' : `${c.met ? 'yes' : '**NO — MISSED**'}${c.conclusive === false ? ' (CI straddles goal)' : ''}${c.note?.includes('no spare core') ? ' (raw async control also below goal: no spare core)' : ''}`;
-    if (c.ratio === null) {
-      L.push(`| ${c.case} | ${c.note?.split('; raw pkcs11js floor ')[1] ?? '—'} calls/sig (raw floor) | ${c.note?.split(';')[0]} | — | ${c.goal} | ${met} |`);
+    if (c.calls) {
+      const per = (n: number): string => `${n} call${n === 1 ? '' : 's'}/op`;
+      L.push(`| ${c.case} | ${c.calls.floor !== undefined ? `${per(c.calls.floor)} (raw floor)` : '—'} | ${per(c.calls.perOp)} (${c.calls.functions}) | — | ${c.goal} | ${met} |`);
     } else {
       L.push(`| ${c.case} | ${fmt(c.rawOpsPerSec)} | ${fmt(c.bridgeOpsPerSec)} | ${fmt(c.ratio, 3)} | ${c.goal} | ${met} |`);
     }
   }
   L.push('');
-  for (const c of j.cases) if (c.ratio !== null && c.note) L.push(`- ${c.case}: ${c.note}`);
-  if (j.cases.some((c) => c.ratio !== null && c.note)) L.push('');
-  L.push('Raw = pkcs11js on the same module instance, same key (found by CKA_LABEL), same mechanism and input bytes, C_SignInit + C_Sign with a fresh output buffer per call. "In flight" rows compare against raw **sync single stream**; the "(context)" rows put something else than the bridge in the bridge column: raw C_SignAsync with K sessions, or the raw sync call inside an awaited async function (what any Promise-returning API costs, the ceiling for the bridge).', '');
+  for (const c of j.cases) if (c.note) L.push(`- ${c.case}: ${c.note}`);
+  if (j.cases.some((c) => c.note)) L.push('');
+  L.push('Raw = pkcs11js on the same module instance, same key (found by CKA_LABEL), same mechanism and input bytes, C_SignInit + C_Sign (C_DecryptInit + C_Decrypt) with a fresh output buffer per call. The p11-ksp column is the bridge (CardSignData) in the first rows, and the CNG front end in the NCrypt* rows: keys made with NCryptCreatePersistedKey + NCryptFinalizeKey through the smart card service, opened, PIN cached, padding info a constant; their notes give the front end\'s own cost against the bridge call it makes on the same key. "In flight" rows compare against raw **sync single stream**; the "(context)" rows put something else than p11-ksp in that column: raw C_SignAsync with K sessions, or the raw sync call inside an awaited async function (what any Promise-returning API costs, the ceiling for an async API).', '');
 
   L.push('## Spread of the per-round ratios', '', '| case | rounds | median | ~95% CI of median | quartiles | min | max |', '|---|---:|---:|---|---|---:|---:|');
   for (const c of j.cases) {
@@ -334,11 +452,17 @@ function markdown(j: {
   L.push('');
 
   if (j.spy) {
-    L.push('## Token calls per signature (pkcs11-spy)', '');
-    L.push(`Child process, the bridge loaded pkcs11-spy.so over SoftHSM2; one warm-up signature, then ${j.spy.rsa.signatures} signatures between two marks in the log.`, '');
-    L.push('| what | calls | calls/signature | functions |', '|---|---:|---:|---|');
-    const row = (name: string, c: SpyResult['rsa']): string => `| ${name} | ${c.calls} | ${c.perSignature} | ${Object.entries(c.functions).map(([f, n]) => `${f} ×${n}`).join(', ')} |`;
-    L.push(row('bridge RSA-2048', j.spy.rsa), row('bridge ECDSA P-256', j.spy.ecdsa), row('raw pkcs11js RSA-2048 (floor)', j.spy.rawRsa), '');
+    L.push('## Token calls per operation (pkcs11-spy)', '');
+    L.push(`Child process: the bridge and the CNG front end's smart card service loaded pkcs11-spy.so over SoftHSM2; one warm-up operation (key opened; for CNG the provider's NCRYPT_PIN_PROPERTY presented and cached), then ${j.spy.rsa.ops} operations between two marks in the log. NCryptOpenKey opens the RSA key by its name and frees the handle (NCryptFreeObject is host-only).`, '');
+    L.push('| what | calls | calls/op | functions |', '|---|---:|---:|---|');
+    const row = (name: string, c: CallCount): string => `| ${name} | ${c.calls} | ${c.perOp} | ${Object.entries(c.functions).map(([f, n]) => `${f} ×${n}`).join(', ') || 'none'} |`;
+    L.push(
+      row('bridge CardSignData RSA-2048', j.spy.rsa), row('bridge CardSignData ECDSA P-256', j.spy.ecdsa), row('raw pkcs11js RSA-2048 (floor)', j.spy.rawRsa),
+      row('NCryptSignHash RSA-2048 (PKCS#1, SHA-256), warm', j.spy.cng.signRsa), row('NCryptSignHash ECDSA P-256, warm', j.spy.cng.signEcdsa),
+      row('NCryptDecrypt RSA-2048 (PKCS#1 v1.5), warm', j.spy.cng.decryptRsa), row('NCryptOpenKey of a known name, warm cache', j.spy.cng.openKey), '',
+    );
+    const card = j.spy.cng.openKey.card;
+    if (card) L.push(`The same ${j.spy.cng.openKey.ops} NCryptOpenKey calls at the minidriver level: ${Object.entries(card).map(([f, n]) => `${f} ×${n}`).join(', ') || 'no card call'}.`, '');
   }
 
   if (j.memory) {

@@ -1,32 +1,51 @@
-// Token calls per signature, counted by OpenSC's pkcs11-spy in a child process: the bridge loads the
-// spy as its module (PKCS11SPY = the real SoftHSM2), signs once to open the key, then the log between
-// two marks (byte offsets; the spy flushes after every call) holds exactly the calls of N signatures.
+// Token calls per operation, counted by OpenSC's pkcs11-spy in a child process: the bridge (and the
+// CNG front end's smart card service) load the spy as their module (PKCS11SPY = the real SoftHSM2),
+// run the operation once to warm it (key opened, PIN presented), then the log between two marks (byte
+// offsets; the spy flushes after every call) holds exactly the calls of N operations.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { NCRYPT_PAD_PKCS1_FLAG, NCRYPT_SILENT_FLAG } from '../ksp/constants.js';
+import { NCryptDecrypt, NCryptEncrypt } from '../ksp/encryption.js';
+import { NCryptOpenKey } from '../ksp/keys.js';
+import { NCryptFreeObject } from '../ksp/provider.js';
+import { NCryptSignHash } from '../ksp/signing.js';
+import { type CardModule, ENTRY_POINT_VERSIONS } from '../minidriver/card-module.js';
 import { AT_ECDSA_P256, AT_KEYEXCHANGE, CALG_SHA_256 } from '../minidriver/constants.js';
 import { Pkcs11Minidriver } from '../pkcs11-bridge/driver.js';
 import { pk } from '../pkcs11-bridge/pkcs11.js';
+import { CNG_RSA_NAME, CngSide } from './cng-side.js';
 import { RawSide } from './raw-side.js';
 import { PKCS11_SPY_MODULE, SOFTHSM2_MODULE } from './softhsm-store.js';
 
 export const SPY_CHILD_FLAG = '--spy-child';
-export const SPY_SIGNATURES = 10;
+export const SPY_OPS = 10;
 
 export interface CallCount {
-  signatures: number;
+  ops: number;
   calls: number;
-  perSignature: number;
+  perOp: number;
   /** Function name → number of calls in the measured window. */
   functions: Record<string, number>;
+  /** Minidriver entry point → calls in the window, where the card's entry points were counted too. */
+  card?: Record<string, number>;
 }
 
 export interface SpyResult {
+  /** CardSignData through the bridge (the minidriver contract). */
   rsa: CallCount;
   ecdsa: CallCount;
   /** The same window for raw pkcs11js C_SignInit + C_Sign (the floor, through the same spy). */
   rawRsa: CallCount;
+  /** The CNG front end, warm: key open, PIN cached. */
+  cng: {
+    signRsa: CallCount;
+    signEcdsa: CallCount;
+    decryptRsa: CallCount;
+    /** NCryptOpenKey of a known name on a warm cache (and NCryptFreeObject, which is host-only). */
+    openKey: CallCount;
+  };
   logBytes: number;
 }
 
@@ -43,14 +62,37 @@ function readSegment(log: string, from: number, to: number): string {
   }
 }
 
-export function countCalls(segment: string, signatures: number): CallCount {
+export function countCalls(segment: string, ops: number): CallCount {
   const functions: Record<string, number> = {};
   let calls = 0;
   for (const m of segment.matchAll(CALL_LINE)) {
     calls++;
     functions[m[1]] = (functions[m[1]] ?? 0) + 1;
   }
-  return { signatures, calls, perSignature: calls / signatures, functions };
+  return { ops, calls, perOp: calls / ops, functions };
+}
+
+/** Runs `action` with every minidriver entry point of `card` counting its calls (and passing them on). */
+async function countingEntryPoints(card: CardModule, action: () => Promise<void>): Promise<Record<string, number>> {
+  const methods = card as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const counts: Record<string, number> = {};
+  const saved = Object.keys(ENTRY_POINT_VERSIONS).map((name) => [name, Object.getOwnPropertyDescriptor(methods, name)] as const);
+  for (const [name] of saved) {
+    const original = methods[name]!;
+    methods[name] = function (this: unknown, ...args: unknown[]) {
+      counts[name] = (counts[name] ?? 0) + 1;
+      return original.apply(this, args);
+    };
+  }
+  try {
+    await action();
+  } finally {
+    for (const [name, descriptor] of saved) {
+      if (descriptor) Object.defineProperty(methods, name, descriptor);
+      else delete methods[name];
+    }
+  }
+  return counts;
 }
 
 /** Child side: runs in the process spawned with SPY_CHILD_FLAG and prints a SpyResult as JSON. */
@@ -63,6 +105,7 @@ export async function spyChildMain(): Promise<void> {
 
   const driver = new Pkcs11Minidriver({ modulePath: PKCS11_SPY_MODULE });
   const raw = { side: undefined as RawSide | undefined };
+  let cngSide: CngSide | undefined;
   try {
     const card = await driver.openCard({ label });
     await card.CardAuthenticatePin('user', Buffer.from(pin));
@@ -70,11 +113,12 @@ export async function spyChildMain(): Promise<void> {
     const rsaInfo = () => ({ dwVersion: 2, bContainerIndex: 0, dwKeySpec: AT_KEYEXCHANGE, dwSigningFlags: 0, aiHashAlg: CALG_SHA_256, pbData: hash });
     const ecInfo = () => ({ dwVersion: 2, bContainerIndex: 1, dwKeySpec: AT_ECDSA_P256, dwSigningFlags: 0, aiHashAlg: 0, pbData: hash });
 
-    const window = async (sign: () => Promise<unknown> | unknown): Promise<CallCount> => {
-      await sign(); // warm-up: opens the key (lookup, dispatcher estimate)
+    const window = async (op: () => Promise<unknown> | unknown, cardModule?: CardModule): Promise<CallCount> => {
+      await op(); // warm-up: opens the key (lookup, dispatcher estimate), presents a pending PIN
       const from = mark();
-      for (let i = 0; i < SPY_SIGNATURES; i++) await sign();
-      return countCalls(readSegment(log, from, mark()), SPY_SIGNATURES);
+      const run = async (): Promise<void> => { for (let i = 0; i < SPY_OPS; i++) await op(); };
+      const card = cardModule ? await countingEntryPoints(cardModule, run) : (await run(), undefined);
+      return { ...countCalls(readSegment(log, from, mark()), SPY_OPS), ...(card ? { card } : {}) };
     };
 
     const rsa = await window(() => card.CardSignData(rsaInfo()));
@@ -90,9 +134,23 @@ export async function spyChildMain(): Promise<void> {
       r.pkcs11.C_SignInit(r.session, mech, key);
       return r.pkcs11.C_Sign(r.session, input, Buffer.allocUnsafe(256));
     });
-    const result: SpyResult = { rsa, ecdsa, rawRsa, logBytes: mark() };
+
+    // The CNG front end over the same spy: keys the parent made with NCryptCreatePersistedKey, opened
+    // by name here; the provider's PIN (NCRYPT_PIN_PROPERTY) is presented by the first warm-up.
+    cngSide = await CngSide.open(PKCS11_SPY_MODULE, pin, false);
+    const cng = cngSide;
+    const signRsa = await window(() => NCryptSignHash(cng.rsa, { pszAlgId: 'SHA256' }, hash, NCRYPT_PAD_PKCS1_FLAG));
+    const signEcdsa = await window(() => NCryptSignHash(cng.ec, null, hash));
+    const ciphertext = await NCryptEncrypt(cng.rsa, Buffer.from('p11-ksp spy'), null, NCRYPT_PAD_PKCS1_FLAG); // host-side, public key
+    const decryptRsa = await window(() => NCryptDecrypt(cng.rsa, ciphertext, null, NCRYPT_PAD_PKCS1_FLAG));
+    const rsaState = cng.rsa.state;
+    const cngCard = rsaState.kind === 'persisted' ? rsaState.card.module : undefined;
+    const openKey = await window(async () => NCryptFreeObject(await NCryptOpenKey(cng.prov, CNG_RSA_NAME, 0, NCRYPT_SILENT_FLAG)), cngCard);
+
+    const result: SpyResult = { rsa, ecdsa, rawRsa, cng: { signRsa, signEcdsa, decryptRsa, openKey }, logBytes: mark() };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
+    await cngSide?.close();
     raw.side?.close();
     await driver.close();
   }

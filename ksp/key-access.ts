@@ -5,12 +5,18 @@
  */
 import { ROLE_USER } from '../minidriver/constants.js';
 import { wipe } from '../native/index.js';
-import { type AuthenticationContext, presentPin, withAuthentication } from '../smartcard/authentication.js';
+import {
+  type AuthenticationContext, authenticatedWarm, presentPin, warmFailed, withAuthentication,
+} from '../smartcard/authentication.js';
 import type { SmartCard } from '../smartcard/card.js';
 import { Interaction } from '../smartcard/ui.js';
 import { NCRYPT_SILENT_FLAG } from './constants.js';
 import type { NCryptKeyHandle, NCryptProvHandle } from './handles.js';
 import type { PersistedKey } from './key-model.js';
+
+/** An Interaction holds nothing but its silence: one of each serves every call. */
+const INTERACTIVE = new Interaction(false);
+const SILENT = new Interaction(true);
 
 export function isSilent(flags: number | undefined, keySilent = false): boolean {
   return keySilent || ((flags ?? 0) & NCRYPT_SILENT_FLAG) !== 0;
@@ -21,7 +27,7 @@ export function authenticationContext(provider: NCryptProvHandle, card: SmartCar
   return {
     card,
     pins: provider.service.pins,
-    interaction: new Interaction(silent),
+    interaction: silent ? SILENT : INTERACTIVE,
     pinId: ROLE_USER,
     container,
     operation,
@@ -35,7 +41,10 @@ export function authenticationContext(provider: NCryptProvHandle, card: SmartCar
  */
 export async function presentProviderPin(provider: NCryptProvHandle, ctx: AuthenticationContext): Promise<void> {
   const pin = provider.takePin();
-  if (!pin) return;
+  if (pin) await presentTakenPin(ctx, pin);
+}
+
+async function presentTakenPin(ctx: AuthenticationContext, pin: Buffer): Promise<void> {
   try {
     await presentPin(ctx, pin);
   } finally {
@@ -48,15 +57,25 @@ export async function presentProviderPin(provider: NCryptProvHandle, ctx: Authen
  * public work (reading certificates) does not. Failures are reported to the service, which tells a
  * removed card from any other error.
  */
-export async function onCard<T>(handle: NCryptKeyHandle, key: PersistedKey, flags: number | undefined, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
+export function onCard<T>(handle: NCryptKeyHandle, key: PersistedKey, flags: number | undefined, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
   return withCard(handle.provider, key.card, key.container.name, isSilent(flags, key.silent), operation, needsPin, work);
 }
 
 export async function withCard<T>(provider: NCryptProvHandle, card: SmartCard, container: string, silent: boolean, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
   try {
     if (!needsPin) return await work();
+    const pin = provider.takePin(); // undefined unless NCRYPT_PIN_PROPERTY is waiting to be presented
+    if (pin === undefined && authenticatedWarm(card, provider.service.pins, ROLE_USER)) {
+      // The warm path (why it is safe: authenticatedWarm). The context, the policy look-up and the
+      // Authenticated State check are what the card's refusal would need, so only then are they made.
+      try {
+        return await work();
+      } catch (err) {
+        return await warmFailed(authenticationContext(provider, card, container, silent, operation), err, work);
+      }
+    }
     const ctx = authenticationContext(provider, card, container, silent, operation);
-    await presentProviderPin(provider, ctx);
+    if (pin) await presentTakenPin(ctx, pin);
     return await withAuthentication(ctx, work);
   } catch (err) {
     await provider.service.cardFailed(card, err);

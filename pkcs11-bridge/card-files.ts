@@ -97,6 +97,24 @@ export class TokenFileStore {
     return undefined;
   }
 
+  /**
+   * Looks a path up and reads it. On a cached handle the validity probe and the read are one
+   * C_GetAttributeValue (label and value together): a warm read of cardcf, the freshness check every
+   * cached open starts with, is then one attribute read on the token.
+   */
+  lookupAndRead(session: Pkcs11Handle, path: string): { file: CardFile; value: Buffer } | undefined {
+    const cached = this.handles.get(path);
+    if (cached) {
+      try {
+        const [label, value] = this.token.attributes(session, cached.handle, [A.CKA_LABEL, A.CKA_VALUE]);
+        if (label.toString('utf8') === path) return { file: cached, value: Buffer.from(value) };
+      } catch { /* handle went stale: search again */ }
+      this.handles.delete(path);
+    }
+    const file = this.lookup(session, path);
+    return file && { file, value: this.read(session, file) };
+  }
+
   read(session: Pkcs11Handle, file: CardFile): Buffer {
     return Buffer.from(this.token.attributes(session, file.handle, [A.CKA_VALUE])[0]);
   }

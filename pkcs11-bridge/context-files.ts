@@ -87,11 +87,13 @@ export async function cardReadFile(ctx: CardContextCore, dirIn: string | null, n
     }
     const synthetic = ctx.state.syntheticFile(path);
     if (synthetic) return Buffer.from(synthetic);
-    const file = ctx.state.readOnly ? undefined : ctx.state.files.lookup(s, path);
-    if (!file) throw new CryptError('SCARD_E_FILE_NOT_FOUND', `no file "${path}"`, { operation, card: ctx.state.name });
-    const rights = fileRights(file.accessCondition);
+    // The value comes with the lookup (one token call when the handle is known); it is returned only
+    // once the access condition allows it.
+    const found = ctx.state.readOnly ? undefined : ctx.state.files.lookupAndRead(s, path);
+    if (!found) throw new CryptError('SCARD_E_FILE_NOT_FOUND', `no file "${path}"`, { operation, card: ctx.state.name });
+    const rights = fileRights(found.file.accessCondition);
     if (!rights.everyoneRead) requireRole(ctx, { user: rights.userRead, admin: true }, operation, `reading "${path}"`);
-    return ctx.state.files.read(s, file);
+    return found.value;
   });
 }
 

@@ -14,8 +14,11 @@
  * Where a PIN comes from: the PIN cache, else the UI (asked again after a wrong PIN, with the tries
  * left). A wrong PIN is never cached, and a cached PIN the card refuses (changed elsewhere) is dropped.
  * Plaintext PIN bytes live only between the cache or the prompt and the card, and are wiped at once.
+ *
+ * The warm path (authenticatedWarm): under Normal/Timed, once this process knows the card holds the
+ * PIN's authentication, private-key work goes to the card with no call and no await before it.
  */
-import { PinCacheAlwaysPrompt, PinCacheNone, PinCacheTimed } from '../minidriver/constants.js';
+import { PinCacheAlwaysPrompt, PinCacheNone, PinCacheNormal, PinCacheTimed } from '../minidriver/constants.js';
 import { CryptError } from '../minidriver/errors.js';
 import type { PinCachePolicy } from '../minidriver/structures.js';
 import { wipe } from '../native/index.js';
@@ -45,7 +48,11 @@ export function pinCacheCard(card: { identity: { serial: string; label: string }
   return JSON.stringify([card.identity.serial, card.identity.label]);
 }
 
-function notAuthenticated(err: unknown): boolean {
+/**
+ * Whether a card refused work for want of authentication (SCARD_W_CARD_NOT_AUTHENTICATED; the PKCS#11
+ * bridge answers CKR_USER_NOT_LOGGED_IN with SCARD_W_SECURITY_VIOLATION).
+ */
+export function notAuthenticated(err: unknown): boolean {
   return err instanceof CryptError && (err.codeName === 'SCARD_W_SECURITY_VIOLATION' || err.codeName === 'SCARD_W_CARD_NOT_AUTHENTICATED');
 }
 
@@ -131,12 +138,55 @@ export function assertCreateAllowed(ctx: AuthenticationContext): void {
 }
 
 /**
+ * Whether private-key work for `pinId` may go straight to the card: the warm path, decided without a
+ * card call or an await. Yes only when all of these hold:
+ *  - the card is present and its PIN_INFO is held (read once per card; a card's PIN cache policy does
+ *    not change while it stays in the reader, and a removed card holds nothing — so a removed card,
+ *    or a noCache context, always takes the full path, which reports the removal);
+ *  - the policy is Normal, or Timed with the cached PIN not yet expired (an expired one must end the
+ *    card's authentication: the full path does that). None and AlwaysPrompt never qualify;
+ *  - this process saw the card accept the PIN or report it authenticated, and nothing since dropped
+ *    it (SmartCard.knownAuthenticatedFor): then the full path's Authenticated State check would say
+ *    yes too, unless the card's state changed behind this card object (another library or context
+ *    logged out, the token reset) — and then the card refuses the work, and warmFailed runs the full
+ *    path (PIN from the cache, else the UI unless silent) and the work once more.
+ * Nothing is skipped that the full path would do on a warm card: it too runs the work on the card's
+ * current authentication, without a PIN.
+ */
+export function authenticatedWarm(card: SmartCard, pins: PinCache, pinId: number): boolean {
+  if (!card.knownAuthenticatedFor(pinId)) return false;
+  const type = card.heldPinInfo(pinId)?.PinCachePolicy.PinCachePolicyType;
+  return type === PinCacheNormal || (type === PinCacheTimed && pins.has(pinCacheCard(card), pinId));
+}
+
+/**
+ * The warm path's fallback: the card refused `op` for want of authentication although this process
+ * thought it authenticated. It authenticates as the policy says (cached PIN, else the UI unless the
+ * context is silent) and runs `op` once more; any other failure is rethrown as it is.
+ */
+export async function warmFailed<T>(ctx: AuthenticationContext, err: unknown, op: () => Promise<T>): Promise<T> {
+  if (!notAuthenticated(err)) throw err;
+  ctx.card.authenticationLost(ctx.pinId);
+  await authenticate(ctx);
+  return op();
+}
+
+/**
  * Runs a private-key operation with the card authenticated as the policy asks. Under Normal/Timed an
  * operation is tried on the card's current authentication first (a warm signature costs no extra
- * card call); if the card turns out not authenticated (another library logged out) it authenticates
- * and retries once. Under None/AlwaysPrompt it authenticates before and deauthenticates after.
+ * card call; authenticatedWarm skips even the policy and Authenticated State look-ups when this
+ * process knows the answer); if the card turns out not authenticated (another library logged out) it
+ * authenticates and retries once. Under None/AlwaysPrompt it authenticates before and deauthenticates
+ * after.
  */
 export async function withAuthentication<T>(ctx: AuthenticationContext, op: () => Promise<T>): Promise<T> {
+  if (!ctx.noCache && authenticatedWarm(ctx.card, ctx.pins, ctx.pinId)) {
+    try {
+      return await op();
+    } catch (err) {
+      return warmFailed(ctx, err, op);
+    }
+  }
   const policy = await policyOf(ctx);
   const type = policy.PinCachePolicyType;
   if (type === PinCacheNone || type === PinCacheAlwaysPrompt) {
@@ -157,6 +207,7 @@ export async function withAuthentication<T>(ctx: AuthenticationContext, op: () =
     return await op();
   } catch (err) {
     if (!notAuthenticated(err)) throw err;
+    ctx.card.authenticationLost(ctx.pinId);
     await authenticate(ctx, policy);
     return op();
   }

@@ -81,6 +81,13 @@ export class SmartCard {
   private readonly keySizeInfos = new Map<number, CardKeySizes>();
   /** Container names seen at the last map read: a stale handle's card is then sought by serial. */
   private lastNames: ReadonlySet<string> = new Set();
+  /**
+   * The PINs (bit 1 << PIN_ID) this process saw the card accept or report authenticated, and has not
+   * seen dropped since: authenticate and a yes from isAuthenticated set a bit; deauthenticate, a no
+   * and authenticationLost clear it; a removed card knows none. The warm path of authentication.ts
+   * relies on it.
+   */
+  private knownAuthenticated = 0;
 
   private constructor(
     readonly szReader: string,
@@ -255,6 +262,11 @@ export class SmartCard {
       () => this.module.CardGetContainerInfo(index), encodeContainerInfoItem, decodeContainerInfoItem, 'CardGetContainerInfo');
   }
 
+  /** PIN_INFO already held for this card (no card call), or undefined; undefined once removed. */
+  heldPinInfo(pinId: number): PinInfo | undefined {
+    return this.removed ? undefined : this.pinInfos.get(pinId);
+  }
+
   async pinInfo(pinId: number, noCache = false): Promise<PinInfo> {
     this.assertPresent('CardGetProperty'); // held values too: a removed card's handle must say so
     const held = this.pinInfos.get(pinId);
@@ -394,13 +406,20 @@ export class SmartCard {
     if (!encodeCmapFile(current).equals(encodeCmapFile(records))) await this.writeContainerMap(records, operation);
   }
 
-  /** Presents a PIN to the card (the pins class is not bumped: verifying changes nothing cached). */
+  /**
+   * Presents a PIN to the card (the pins class is not bumped: verifying changes nothing cached). While
+   * it runs, and after a refusal, nothing is known authenticated; after success only this PIN is (a
+   * card may drop another role's authentication when one is presented: then isAuthenticated asks).
+   */
   async authenticate(pinId: number, pin: Uint8Array): Promise<void> {
     this.assertPresent('CardAuthenticateEx');
+    this.knownAuthenticated = 0;
     await this.module.CardAuthenticateEx(pinId, 0, pin);
+    this.knownAuthenticated = 1 << pinId;
   }
 
   async deauthenticate(pinId: number): Promise<void> {
+    this.authenticationLost(pinId);
     if (this.removed) return;
     await this.module.CardDeauthenticateEx(1 << pinId);
   }
@@ -408,12 +427,29 @@ export class SmartCard {
   /** Whether the card holds this PIN's authentication now (CP_CARD_AUTHENTICATED_STATE). */
   async isAuthenticated(pinId: number): Promise<boolean> {
     this.assertPresent('CardGetProperty');
+    let yes = false;
     try {
       const set = await this.module.CardGetProperty('Authenticated State');
-      return (set & (1 << pinId)) !== 0;
+      yes = (set & (1 << pinId)) !== 0;
     } catch {
-      return false; // a driver that cannot tell: authenticate to be sure
+      // a driver that cannot tell: authenticate to be sure
     }
+    if (yes) this.knownAuthenticated |= 1 << pinId;
+    else this.authenticationLost(pinId);
+    return yes;
+  }
+
+  /**
+   * Whether this process knows the card holds this PIN's authentication (see knownAuthenticated), with
+   * no card call. False for a removed card.
+   */
+  knownAuthenticatedFor(pinId: number): boolean {
+    return !this.removed && (this.knownAuthenticated & (1 << pinId)) !== 0;
+  }
+
+  /** The card refused work for want of this PIN (another library logged out, the token reset). */
+  authenticationLost(pinId: number): void {
+    this.knownAuthenticated &= ~(1 << pinId);
   }
 
   /** Ends the minidriver context. Idempotent; works on a removed card. */

@@ -493,7 +493,7 @@ describe('ksp: NCryptSignHash / NCryptVerifySignature', function () {
   });
 
   describe('the warm path', () => {
-    it('a warm signature is one CardSignData: no container, file or PIN reads on the card', async () => {
+    it('a warm signature is one CardSignData: no container, file, PIN or authentication-state reads on the card', async () => {
       const rsa = key('rsa2048');
       const ec = key('P256');
       const hash = digest('sha256', Buffer.from('warm'));
@@ -525,11 +525,10 @@ describe('ksp: NCryptSignHash / NCryptVerifySignature', function () {
         }
       }
       assert.equal(calls.get('CardSignData'), 40, 'one CardSignData per signature');
-      const others = [...calls.keys()].filter((name) => name !== 'CardSignData' && name !== 'CardGetProperty');
+      // Not even CardGetProperty: the PIN policy is held per card and the authentication state is known
+      // to this process (the warm path of smartcard/authentication.ts; warm-path.test.ts counts more).
+      const others = [...calls.keys()].filter((name) => name !== 'CardSignData');
       assert.deepEqual(others, [], 'no other card entry point');
-      // CardGetProperty is the authentication state the PIN policy asks for (answered by the driver
-      // from its session state, not the token): at most one per signature.
-      assert.ok((calls.get('CardGetProperty') ?? 0) <= 40, `CardGetProperty calls: ${calls.get('CardGetProperty')}`);
     });
   });
 });

@@ -5,4 +5,6 @@ export * from './pkcs11js-module.js';
 export * from './pkcs11-tool.js';
 export * from './graphene.js';
 export * from './pin-counter.js';
+export * from './virtual-card.js';
+export * from './p11kit-remote.js';
 export { findRepoRoot } from './repo-root.js';

@@ -339,7 +339,7 @@ async function main(): Promise<number> {
       if (cardCalls) {
         const perOpen = Object.values(cardCalls).reduce((a, b) => a + b, 0) / opens.ops;
         const which = Object.entries(cardCalls).map(([f, n]) => `${f}×${Number((n / opens.ops).toFixed(2))}`).join(', ') || 'none';
-        open.note = `minidriver level: ${perOpen} card call${perOpen === 1 ? '' : 's'}/open (${which}: the handle check, whose cardcf counters also vouch for the cached map and key information); pkcs11js reads an attribute with two C_GetAttributeValue (length, then value), and the bridge checks a file object's CKA_LABEL before reading its CKA_VALUE`;
+        open.note = `minidriver level: ${perOpen} card call${perOpen === 1 ? '' : 's'}/open (${which}: the handle check, whose cardcf counters also vouch for the cached map and key information); that cardcf read asks CKA_LABEL and CKA_VALUE together, into buffers of their known lengths, in one C_GetAttributeValue through the native addon (pkcs11js alone makes two: the lengths, then the values)`;
         cases.push(open, {
           case: 'Card calls per NCryptOpenKey of a known name, warm cache (minidriver entry points)', rawLabel: '—', bridgeLabel: 'p11-ksp',
           rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null, goal: `≤ ${GOAL_OPEN_CALLS} call/op`, met: perOpen <= GOAL_OPEN_CALLS,

@@ -8,6 +8,9 @@
  * (binding.gyp at the package root, built by `npm run build:native`).
  * There is deliberately no JavaScript fallback: if the addon is missing,
  * allocateSecure() and wipe() throw. Use isSecureMemoryAvailable() to ask first.
+ *
+ * The same addon also makes one-call PKCS#11 attribute reads on modules pkcs11js loaded: see
+ * ./pkcs11-direct.ts (that part does have a fallback: pkcs11js).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,12 +32,19 @@ interface NativeSecureBuffer {
   free(): void;
 }
 
-/** Shape of the addon's exports. */
-interface NativeAddon {
+/** Shape of the addon's exports (the PKCS#11 part is wrapped by ./pkcs11-direct.ts). */
+export interface NativeAddon {
   SecureBuffer: new (size: number) => NativeSecureBuffer;
   wipeBuffer(buffer: ArrayBufferView | ArrayBuffer): void;
   readonly pageSize: number;
   readonly maxSize: number;
+  probePkcs11Module(modulePath: string): string | null;
+  getAttributeValueInto(
+    modulePath: string,
+    session: Buffer | number,
+    object: Buffer | number,
+    templates: { type: number; value: Uint8Array }[],
+  ): { rv: number; lengths: number[] };
 }
 
 const ADDON_NAME = 'p11ksp_secure_memory';
@@ -58,6 +68,11 @@ export function secureMemoryAddonPath(): string | undefined {
 
 let addon: NativeAddon | undefined;
 let loadError: Error | undefined;
+
+/** The addon's raw exports, for the other modules of native/ (throws when it is not built). */
+export function loadNativeAddon(): NativeAddon {
+  return load();
+}
 
 function load(): NativeAddon {
   if (addon !== undefined) return addon;

@@ -22,6 +22,8 @@
 
 #include <napi.h>
 
+#include "pkcs11-direct.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -405,6 +407,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("wipeBuffer", Napi::Function::New<WipeBuffer>(env, "wipeBuffer"));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
   exports.Set("maxSize", Napi::Number::New(env, static_cast<double>(kMaxSize)));
+  p11ksp::RegisterPkcs11Direct(env, exports);
   return exports;
 }
 

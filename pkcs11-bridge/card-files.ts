@@ -21,6 +21,11 @@ export interface CardFile {
   isDirectory: boolean;
   accessCondition: number;
   handle: Pkcs11Handle;
+  /**
+   * Length of CKA_VALUE when this process last read or wrote it: a warm read asks for exactly that
+   * many bytes in its one call (Token.attributesKnownLength), and reads again if the file grew.
+   */
+  valueLength?: number;
 }
 
 const A = pk;
@@ -99,15 +104,27 @@ export class TokenFileStore {
 
   /**
    * Looks a path up and reads it. On a cached handle the validity probe and the read are one
-   * C_GetAttributeValue (label and value together): a warm read of cardcf, the freshness check every
-   * cached open starts with, is then one attribute read on the token.
+   * C_GetAttributeValue (label and value together), and with the value's length known from the
+   * previous read, one module call (Token.attributesKnownLength: the label's length is the path's, the
+   * buffers are preallocated): a warm read of cardcf, the freshness check every cached open starts
+   * with, is then one call on the token. A grown value is read again at its new length; a stale handle
+   * is searched for again.
    */
   lookupAndRead(session: Pkcs11Handle, path: string): { file: CardFile; value: Buffer } | undefined {
     const cached = this.handles.get(path);
     if (cached) {
       try {
-        const [label, value] = this.token.attributes(session, cached.handle, [A.CKA_LABEL, A.CKA_VALUE]);
-        if (label.toString('utf8') === path) return { file: cached, value: Buffer.from(value) };
+        const expectedLabel = Buffer.from(path, 'utf8');
+        const [label, value] = cached.valueLength === undefined
+          ? this.token.attributes(session, cached.handle, [A.CKA_LABEL, A.CKA_VALUE])
+          : this.token.attributesKnownLength(session, cached.handle, [
+            { type: A.CKA_LABEL, length: expectedLabel.length },
+            { type: A.CKA_VALUE, length: cached.valueLength },
+          ]);
+        if (label.equals(expectedLabel)) {
+          cached.valueLength = value.length;
+          return { file: cached, value: Buffer.from(value) };
+        }
       } catch { /* handle went stale: search again */ }
       this.handles.delete(path);
     }
@@ -116,7 +133,9 @@ export class TokenFileStore {
   }
 
   read(session: Pkcs11Handle, file: CardFile): Buffer {
-    return Buffer.from(this.token.attributes(session, file.handle, [A.CKA_VALUE])[0]);
+    const value = Buffer.from(this.token.attributes(session, file.handle, [A.CKA_VALUE])[0]);
+    file.valueLength = value.length;
+    return value;
   }
 
   /**
@@ -144,7 +163,7 @@ export class TokenFileStore {
       { type: A.CKA_APPLICATION, value: `${FILE_APPLICATION};ac=${accessCondition}` },
       { type: A.CKA_VALUE, value: Buffer.from(data) },
     ]);
-    const file: CardFile = { path, isDirectory: path.endsWith('/'), accessCondition, handle };
+    const file: CardFile = { path, isDirectory: path.endsWith('/'), accessCondition, handle, valueLength: data.length };
     this.handles.set(path, file);
     return file;
   }

@@ -1,9 +1,10 @@
 import { CryptError } from '../minidriver/errors.js';
+import { directAttributeReadStatus, getAttributeValueInto } from '../native/pkcs11-direct.js';
 import { cardGone, maySignalRemoval, removedCardError } from './card-removal.js';
 import { Dispatcher, type DispatchPolicy } from './dispatch.js';
 import { isStaleHandle, toCryptError } from './errors.js';
 import type { LoadedModule } from './module-registry.js';
-import { ckrOf, pk, type PKCS11, type Pkcs11Handle, type Template, type TokenInfo } from './pkcs11.js';
+import { ckrName, ckrOf, pk, type PKCS11, type Pkcs11Handle, type Template, type TokenInfo } from './pkcs11.js';
 import { SessionPool } from './session-pool.js';
 
 /** Who is authenticated to the token, for this application (PKCS#11 login is per application). */
@@ -50,6 +51,12 @@ export class Token {
   private closed = false;
   /** Closed because the card left its slot (see failure()), not because its last user let go. */
   private removed = false;
+  /**
+   * Whether attributesKnownLength() reads in one module call through the native addon (built, and the
+   * module found loaded in this process); else it is pkcs11js's two-call read. Decided when the token
+   * is opened, so the module's C_GetFunctionList is asked then and never on a measured path.
+   */
+  private directReads: boolean;
 
   constructor(readonly module: LoadedModule, readonly slot: Pkcs11Handle, info: TokenInfo, policy?: DispatchPolicy) {
     this.pkcs11 = module.pkcs11;
@@ -58,6 +65,12 @@ export class Token {
     const tokenMax = info.maxSessionCount > 0 && info.maxSessionCount < 0xffffffff ? info.maxSessionCount : Infinity;
     this.sessions = new SessionPool(this.pkcs11, slot, Math.max(1, Math.min(DEFAULT_POOL_SIZE, tokenMax - 1)));
     this.dispatcher = new Dispatcher(policy);
+    this.directReads = directAttributeReadStatus(module.path) === null;
+  }
+
+  /** Whether reads of known length take one module call (the native addon), for diagnostics and tests. */
+  get oneCallReads(): boolean {
+    return this.directReads;
   }
 
   get name(): string {
@@ -146,6 +159,30 @@ export class Token {
   attributes(session: Pkcs11Handle, object: Pkcs11Handle, types: number[]): Buffer[] {
     const result = this.pkcs11.C_GetAttributeValue(session, object, types.map((type) => ({ type })));
     return result.map((a) => a.value as Buffer);
+  }
+
+  /**
+   * Attribute values in template order when their lengths are expected: one C_GetAttributeValue with
+   * buffers of those lengths (pkcs11js always makes two: lengths, then values). A value shorter than
+   * expected comes back at its real length. When a value does not fit (CKR_BUFFER_TOO_SMALL) or the
+   * native path is not available for this module, pkcs11js's two-call read gives the answer. Any other
+   * CK_RV is thrown as the pkcs11js Pkcs11Error it would have been, so errors map (toCryptError) and
+   * stale handles are recognised (isStaleHandle) exactly as for the other token calls.
+   */
+  attributesKnownLength(session: Pkcs11Handle, object: Pkcs11Handle, expected: { type: number; length: number }[]): Buffer[] {
+    if (this.directReads) {
+      const values = expected.map((e) => Buffer.alloc(e.length));
+      const { rv, lengths } = getAttributeValueInto(this.module.path, session, object, expected.map((e, i) => ({ type: e.type, value: values[i]! })));
+      if (rv === pk.CKR_OK) {
+        // A conforming module leaves each length within its buffer; anything else is read again below.
+        if (lengths.every((n, i) => n >= 0 && n <= values[i]!.length)) {
+          return values.map((v, i) => (lengths[i] === v.length ? v : v.subarray(0, lengths[i])));
+        }
+      } else if (rv !== pk.CKR_BUFFER_TOO_SMALL) {
+        throw new pk.Pkcs11Error(`${ckrName(rv)}:${rv}`, rv, 'C_GetAttributeValue');
+      }
+    }
+    return this.attributes(session, object, expected.map((e) => e.type));
   }
 
   /**

@@ -19,9 +19,11 @@ import type { NCryptKeyHandle } from '../../ksp/handles.js';
 import { NCryptOpenKey } from '../../ksp/keys.js';
 import { NCryptFreeObject } from '../../ksp/provider.js';
 import { NCryptSignHash, NCryptVerifySignature } from '../../ksp/signing.js';
+import { isDirectAttributeReadAvailable } from '../../native/pkcs11-direct.js';
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
 import type { SmartCard } from '../../smartcard/card.js';
+import { distUrl, runUnderSpy, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 import { useScriptedUi } from '../smartcard/service-helpers.js';
 import { kspFixture } from './fixture.js';
@@ -134,14 +136,60 @@ describe('ksp: the warm path (token I/O)', function () {
   it('NCryptOpenKey of a known name, warm cache: one card call (the cardcf read that checks the handle), no more token calls than that read', async () => {
     const card = cardOf(rsa);
     // What one cardcf read costs on this driver: the floor of any open that checks the handle and the
-    // cache's freshness (pkcs11js reads an attribute in two C_GetAttributeValue calls, length then value).
+    // cache's freshness. Label and value are read together, into buffers of the known lengths, in one
+    // C_GetAttributeValue through the native addon: none through pkcs11js (whose reads are two module
+    // calls, lengths then values). The C-level count is the pkcs11-spy test below.
+    assert.equal(isDirectAttributeReadAvailable(SOFTHSM2_MODULE), true, 'the addon reads in one call on this module (npm run build:native)');
     const floor = await io(card, async () => { await card.module.CardReadFile(null, 'cardcf'); });
-    assert.deepEqual(floor.pkcs11, { C_GetAttributeValue: 1 }, 'a warm cardcf read is one attribute read (label and value together)');
+    assert.deepEqual(floor.pkcs11, {}, 'a warm cardcf read makes no pkcs11js call: its one C_GetAttributeValue goes through the addon');
     const open = async (): Promise<void> => NCryptFreeObject(await NCryptOpenKey(fx.prov, rsaName, 0, NCRYPT_SILENT_FLAG));
     const calls = await warm(card, open);
     assert.deepEqual(calls.card, { CardReadFile: N }, 'card entry points: the handle check only (cmapfile and container info come from the cache)');
     const perOpen = Object.fromEntries(Object.entries(calls.pkcs11).map(([f, n]) => [f, n / N]));
     assert.deepEqual(perOpen, floor.pkcs11, 'PKCS#11 calls per open: exactly those of one cardcf read');
+  });
+
+  it('NCryptOpenKey of a known name, warm cache, counted at the C level by pkcs11-spy (child process): exactly one C_GetAttributeValue', function () {
+    if (!spyAvailable()) this.skip();
+    // A child process with its own smart card service over pkcs11-spy in front of SoftHSM2 (this suite's
+    // token only, SOFTHSM2_CONF inherited), opening the key this suite made: one warm-up open (cold:
+    // the data cache is per process), then N warm opens between two marks of the spy log.
+    const out = runUnderSpy(`
+      const { Pkcs11Minidriver } = await import(${JSON.stringify(distUrl('pkcs11-bridge/index.js'))});
+      const { SmartCardService } = await import(${JSON.stringify(distUrl('smartcard/service.js'))});
+      const { setDefaultSmartCardService } = await import(${JSON.stringify(distUrl('smartcard/default-service.js'))});
+      const { NCryptFreeObject, NCryptOpenStorageProvider } = await import(${JSON.stringify(distUrl('ksp/provider.js'))});
+      const { NCryptOpenKey } = await import(${JSON.stringify(distUrl('ksp/keys.js'))});
+      const { NCryptSetProperty } = await import(${JSON.stringify(distUrl('ksp/properties.js'))});
+      const { NCRYPT_PIN_PROPERTY, NCRYPT_SILENT_FLAG } = await import(${JSON.stringify(distUrl('ksp/constants.js'))});
+      const { SPY_MODULE, SPY_LABEL, SPY_PIN, SPY_KEY, SPY_N } = process.env;
+      const driverFactory = (modulePath) => {
+        const driver = new Pkcs11Minidriver({ modulePath });
+        return {
+          name: driver.name,
+          listReaders: async () => (await driver.listReaders()).filter((r) => r.card?.label === SPY_LABEL),
+          CardAcquireContext: driver.CardAcquireContext.bind(driver),
+          releaseCard: (c) => driver.releaseCard?.(c) ?? Promise.resolve(),
+          close: () => driver.close(),
+        };
+      };
+      const service = new SmartCardService({
+        registrations: [{ name: 'spy', kind: 'minidriver', module: SPY_MODULE, match: {}, installedAt: new Date(0).toISOString(), installSequence: 1, priority: 0 }],
+        driverFactory, globalCache: null,
+      });
+      await setDefaultSmartCardService(service);
+      const prov = await NCryptOpenStorageProvider(null);
+      await NCryptSetProperty(prov, NCRYPT_PIN_PROPERTY, SPY_PIN);
+      const open = async () => NCryptFreeObject(await NCryptOpenKey(prov, SPY_KEY, 0, NCRYPT_SILENT_FLAG));
+      await open();
+      const from = mark();
+      for (let i = 0; i < Number(SPY_N); i++) await open();
+      const calls = callsSince(from);
+      await NCryptFreeObject(prov);
+      await setDefaultSmartCardService(null);
+      console.log(JSON.stringify({ calls }));
+    `, SOFTHSM2_MODULE, { SPY_LABEL: token.label, SPY_PIN: token.pin, SPY_KEY: rsaName, SPY_N: String(N) }) as { calls: Counts };
+    assert.deepEqual(out.calls, { C_GetAttributeValue: N }, 'token calls of N warm opens: one C_GetAttributeValue each (the cardcf read), nothing else');
   });
 
   it('the card logged out behind the front end: the cached PIN authenticates it again, no UI, and the next signature is warm again', async () => {

@@ -1,0 +1,401 @@
+// p11-ksp: one C_GetAttributeValue with caller-provided buffers, on a PKCS#11
+// module that pkcs11js has already loaded and initialised in this process.
+//
+// pkcs11js reads attributes in two C_GetAttributeValue calls (the lengths,
+// then the values). When the caller knows the lengths (a file object whose
+// label is its path and whose value length was seen at the previous read), one
+// call with preallocated buffers is enough: design decision 4, minimum token
+// I/O. This file makes that one call.
+//
+// The module is never loaded here: dlopen(path, RTLD_NOW | RTLD_NOLOAD) only
+// succeeds for a library already in the process (the instance pkcs11js
+// dlopen'ed, same link map, same static state, same C_Initialize), and fails
+// otherwise ("not available"; the caller falls back to pkcs11js). The handle
+// NOLOAD returns carries a reference that is kept for the life of the process,
+// so the function list cached from it can never dangle, even after pkcs11js
+// closes the module; a finalised module answers CKR_CRYPTOKI_NOT_INITIALIZED.
+// C_GetFunctionList is asked once per path (pkcs11-spy logs it as a call).
+//
+// The few PKCS#11 ABI types needed are defined here, not taken from a header:
+// the addon builds at `npm install` with no -dev package. POSIX only (as the
+// rest of the addon): CK_ULONG is the C `unsigned long`, and Cryptoki
+// structures use the compiler's default packing (1-byte packing is a Windows
+// rule).
+//
+// Robustness: wrong argument types are a JavaScript TypeError, out-of-range
+// numbers a RangeError; every JavaScript value is fetched (which may run
+// getters) before any pointer into JavaScript memory is taken, and nothing
+// runs JavaScript between taking those pointers and the C call.
+
+#include "pkcs11-direct.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#if defined(_WIN32)
+#error "pkcs11-direct supports POSIX systems only"
+#endif
+
+namespace p11ksp {
+namespace {
+
+// ---- PKCS#11 ABI (v2.40 / 3.0: pkcs11t.h, pkcs11f.h) -------------------------
+
+using CkUlong = unsigned long;  // CK_ULONG
+using CkRv = CkUlong;           // CK_RV
+
+struct CkVersion {  // CK_VERSION
+  unsigned char major;
+  unsigned char minor;
+};
+
+struct CkAttribute {  // CK_ATTRIBUTE
+  CkUlong type;
+  void* pValue;
+  CkUlong ulValueLen;
+};
+
+using CkAnyFunction = CkRv (*)();
+using CkGetAttributeValue = CkRv (*)(CkUlong hSession, CkUlong hObject,
+                                     CkAttribute* pTemplate, CkUlong ulCount);
+
+// The head of CK_FUNCTION_LIST (CK_FUNCTION_LIST_3_0 starts the same way):
+// the version, then the function pointers in the standard's order.
+// C_GetAttributeValue is the 25th: C_Initialize, C_Finalize, C_GetInfo,
+// C_GetFunctionList, C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo,
+// C_GetMechanismList, C_GetMechanismInfo, C_InitToken, C_InitPIN, C_SetPIN,
+// C_OpenSession, C_CloseSession, C_CloseAllSessions, C_GetSessionInfo,
+// C_GetOperationState, C_SetOperationState, C_Login, C_Logout, C_CreateObject,
+// C_CopyObject, C_DestroyObject, C_GetObjectSize, then C_GetAttributeValue.
+struct CkFunctionListHead {
+  CkVersion version;
+  CkAnyFunction before[24];
+  CkGetAttributeValue C_GetAttributeValue;
+};
+
+using CkGetFunctionList = CkRv (*)(CkFunctionListHead** ppFunctionList);
+
+constexpr CkRv kCkrOk = 0;
+constexpr CkUlong kUnavailableInformation = ~CkUlong{0};  // CK_UNAVAILABLE_INFORMATION
+
+static_assert(offsetof(CkAttribute, pValue) == sizeof(CkUlong) ||
+                  offsetof(CkAttribute, pValue) == alignof(void*),
+              "CK_ATTRIBUTE layout");
+static_assert(offsetof(CkFunctionListHead, before) == alignof(CkAnyFunction),
+              "CK_FUNCTION_LIST: the first pointer follows CK_VERSION, default alignment");
+static_assert(offsetof(CkFunctionListHead, C_GetAttributeValue) ==
+                  offsetof(CkFunctionListHead, before) + 24 * sizeof(CkAnyFunction),
+              "CK_FUNCTION_LIST: C_GetAttributeValue is the 25th function pointer");
+
+// At most this many attributes per call (the bridge uses two).
+constexpr uint32_t kMaxTemplates = 64;
+// Longest module path accepted (PATH_MAX on Linux).
+constexpr size_t kMaxPathBytes = 4096;
+// Largest integer a JavaScript number holds exactly.
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// ---- modules: path -> function list, resolved once ---------------------------
+
+struct Module {
+  std::string path;
+  void* handle;  // the NOLOAD reference, never released
+  CkFunctionListHead* list;
+};
+
+// Leaked on purpose: no static destructor runs while a worker thread may
+// still look a module up at process exit.
+std::mutex& ModulesMutex() {
+  static std::mutex* mutex = new std::mutex;
+  return *mutex;
+}
+std::vector<Module>& Modules() {
+  static std::vector<Module>* modules = new std::vector<Module>;
+  return *modules;
+}
+
+std::string DlError(const char* fallback) {
+  const char* e = dlerror();
+  return e != nullptr ? std::string(e) : std::string(fallback);
+}
+
+// The function list of the module already loaded from `path`, or nullptr with
+// the reason in *why.
+CkFunctionListHead* Resolve(const std::string& path, std::string* why) {
+  std::lock_guard<std::mutex> lock(ModulesMutex());
+  for (const Module& m : Modules()) {
+    if (m.path == path) return m.list;
+  }
+  dlerror();  // clear
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (handle == nullptr) {
+    *why = "the module is not loaded in this process (" +
+           DlError("dlopen with RTLD_NOLOAD failed") + ")";
+    return nullptr;
+  }
+  dlerror();
+  void* symbol = dlsym(handle, "C_GetFunctionList");
+  if (symbol == nullptr) {
+    *why = "the library has no C_GetFunctionList (" +
+           DlError("dlsym failed") + ")";
+    dlclose(handle);
+    return nullptr;
+  }
+  CkGetFunctionList getFunctionList;
+  static_assert(sizeof getFunctionList == sizeof symbol, "function pointer size");
+  memcpy(&getFunctionList, &symbol, sizeof getFunctionList);
+  CkFunctionListHead* list = nullptr;
+  CkRv rv = getFunctionList(&list);
+  if (rv != kCkrOk || list == nullptr) {
+    *why = "C_GetFunctionList failed (CK_RV 0x" + [rv] {
+      char buf[2 * sizeof(CkRv) + 1];
+      snprintf(buf, sizeof buf, "%lx", rv);
+      return std::string(buf);
+    }() + ")";
+    dlclose(handle);
+    return nullptr;
+  }
+  if (list->version.major < 2 || list->C_GetAttributeValue == nullptr) {
+    *why = "the module's function list is not a PKCS#11 v2+ list with C_GetAttributeValue";
+    dlclose(handle);
+    return nullptr;
+  }
+  Modules().push_back(Module{path, handle, list});
+  return list;
+}
+
+// ---- argument checks ---------------------------------------------------------
+
+void ThrowTypeError(Napi::Env env, const std::string& msg) {
+  Napi::TypeError e = Napi::TypeError::New(env, msg);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  e.ThrowAsJavaScriptException();
+}
+
+void ThrowRangeError(Napi::Env env, const std::string& msg) {
+  Napi::RangeError e = Napi::RangeError::New(env, msg);
+  e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+  e.ThrowAsJavaScriptException();
+}
+
+void ThrowNotAvailable(Napi::Env env, const std::string& path, const std::string& why) {
+  Napi::Error e = Napi::Error::New(env, "PKCS#11 module " + path + " is not available for direct calls: " + why);
+  e.Set("code", Napi::String::New(env, "ERR_PKCS11_NOT_AVAILABLE"));
+  e.ThrowAsJavaScriptException();
+}
+
+// A module path: a non-empty string without NUL (an empty name would make
+// dlopen return the main program).
+bool GetPath(Napi::Env env, const Napi::CallbackInfo& info, std::string* out) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowTypeError(env, "The \"modulePath\" argument must be of type string");
+    return false;
+  }
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, info[0], nullptr, 0, &length) != napi_ok) {
+    ThrowTypeError(env, "cannot read \"modulePath\"");
+    return false;
+  }
+  if (length == 0 || length > kMaxPathBytes) {
+    ThrowRangeError(env, "The \"modulePath\" argument must be 1 to " +
+                             std::to_string(kMaxPathBytes) + " bytes long");
+    return false;
+  }
+  std::string path(length, '\0');
+  size_t copied = 0;
+  if (napi_get_value_string_utf8(env, info[0], &path[0], length + 1, &copied) != napi_ok ||
+      copied != length) {
+    ThrowTypeError(env, "cannot read \"modulePath\"");
+    return false;
+  }
+  if (path.find('\0') != std::string::npos) {
+    ThrowTypeError(env, "The \"modulePath\" argument must not contain NUL characters");
+    return false;
+  }
+  *out = std::move(path);
+  return true;
+}
+
+// A non-negative integer number that fits CK_ULONG (and a JavaScript number).
+bool NumberToUlong(Napi::Env env, napi_value v, const std::string& name, CkUlong* out) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    ThrowTypeError(env, "The \"" + name + "\" argument must be of type number");
+    return false;
+  }
+  const double max = std::min(kMaxSafeInteger, static_cast<double>(std::numeric_limits<CkUlong>::max()));
+  if (!std::isfinite(d) || d < 0 || d != std::floor(d) || d > max) {
+    ThrowRangeError(env, "The value of \"" + name + "\" is out of range. It must be an integer >= 0 and <= " +
+                             std::to_string(static_cast<uint64_t>(max)));
+    return false;
+  }
+  *out = static_cast<CkUlong>(d);
+  return true;
+}
+
+bool IsUint8Array(napi_env env, napi_value v) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, nullptr, nullptr, nullptr) != napi_ok) return false;
+  return type == napi_uint8_array;
+}
+
+// A session or object handle: pkcs11js's form (a Buffer of sizeof(CK_ULONG)
+// bytes holding the CK_ULONG in native byte order) or an integer number.
+bool GetHandle(Napi::Env env, napi_value v, const char* name, CkUlong* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) t = napi_undefined;
+  if (t == napi_number) return NumberToUlong(env, v, name, out);
+  if (IsUint8Array(env, v)) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+      ThrowTypeError(env, std::string("cannot read \"") + name + "\"");
+      return false;
+    }
+    if (length != sizeof(CkUlong) || data == nullptr) {
+      ThrowRangeError(env, std::string("The \"") + name + "\" handle Buffer must be " +
+                               std::to_string(sizeof(CkUlong)) + " bytes long (a CK_ULONG in native byte order)");
+      return false;
+    }
+    memcpy(out, data, sizeof(CkUlong));
+    return true;
+  }
+  ThrowTypeError(env, std::string("The \"") + name + "\" argument must be a handle Buffer or a number");
+  return false;
+}
+
+// ---- exports -----------------------------------------------------------------
+
+// probePkcs11Module(modulePath) -> null when the module is loaded in this
+// process and usable for direct calls, else the reason (a string).
+Napi::Value ProbePkcs11Module(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!GetPath(env, info, &path)) return env.Undefined();
+  std::string why;
+  if (Resolve(path, &why) == nullptr) return Napi::String::New(env, why);
+  return env.Null();
+}
+
+// getAttributeValueInto(modulePath, session, object, templates)
+//   templates: [{ type: number, value: Uint8Array }, ...]
+// One C_GetAttributeValue(session, object, template, n) with each pValue the
+// caller's buffer and ulValueLen its length. Returns { rv, lengths }: the
+// CK_RV, and per attribute the ulValueLen the module left (the value's length
+// on success; -1 for CK_UNAVAILABLE_INFORMATION, e.g. a buffer too small).
+// The call is made whatever the CK_RV: deciding what it means is the caller's.
+Napi::Value GetAttributeValueInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) {
+    ThrowTypeError(env, "getAttributeValueInto(modulePath, session, object, templates) takes 4 arguments");
+    return env.Undefined();
+  }
+  std::string path;
+  if (!GetPath(env, info, &path)) return env.Undefined();
+  CkUlong session = 0;
+  CkUlong object = 0;
+  if (!GetHandle(env, info[1], "session", &session)) return env.Undefined();
+  if (!GetHandle(env, info[2], "object", &object)) return env.Undefined();
+
+  // Pass 1: fetch every JavaScript value (array elements and properties may be
+  // getters or proxies and run code).
+  napi_value templates = info[3];
+  bool isArray = false;
+  if (napi_is_array(env, templates, &isArray) != napi_ok || !isArray) {
+    ThrowTypeError(env, "The \"templates\" argument must be an array of { type, value }");
+    return env.Undefined();
+  }
+  uint32_t count = 0;
+  if (napi_get_array_length(env, templates, &count) != napi_ok) {
+    ThrowTypeError(env, "cannot read \"templates\"");
+    return env.Undefined();
+  }
+  if (count > kMaxTemplates) {
+    ThrowRangeError(env, "at most " + std::to_string(kMaxTemplates) + " attributes per call");
+    return env.Undefined();
+  }
+  std::vector<napi_value> types(count);
+  std::vector<napi_value> values(count);
+  for (uint32_t i = 0; i < count; i++) {
+    const std::string at = "templates[" + std::to_string(i) + "]";
+    napi_value element;
+    if (napi_get_element(env, templates, i, &element) != napi_ok) return env.Undefined();  // a getter threw
+    napi_valuetype t;
+    if (napi_typeof(env, element, &t) != napi_ok || t != napi_object) {
+      ThrowTypeError(env, "The \"" + at + "\" argument must be an object { type, value }");
+      return env.Undefined();
+    }
+    if (napi_get_named_property(env, element, "type", &types[i]) != napi_ok) return env.Undefined();
+    if (napi_get_named_property(env, element, "value", &values[i]) != napi_ok) return env.Undefined();
+  }
+
+  // Pass 2: plain reads only (no JavaScript runs from here to the call).
+  std::vector<CkAttribute> attributes(count);
+  static unsigned char empty;  // pValue of a zero-length buffer: never NULL (NULL is a length query)
+  for (uint32_t i = 0; i < count; i++) {
+    const std::string at = "templates[" + std::to_string(i) + "]";
+    napi_valuetype t;
+    if (napi_typeof(env, types[i], &t) != napi_ok || t != napi_number) {
+      ThrowTypeError(env, "The \"" + at + ".type\" property must be of type number");
+      return env.Undefined();
+    }
+    if (!NumberToUlong(env, types[i], at + ".type", &attributes[i].type)) return env.Undefined();
+    if (!IsUint8Array(env, values[i])) {
+      ThrowTypeError(env, "The \"" + at + ".value\" property must be a Buffer or Uint8Array");
+      return env.Undefined();
+    }
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, values[i], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+      ThrowTypeError(env, "cannot read \"" + at + ".value\"");
+      return env.Undefined();
+    }
+    if (length > std::numeric_limits<CkUlong>::max()) {
+      ThrowRangeError(env, "\"" + at + ".value\" is too large");
+      return env.Undefined();
+    }
+    attributes[i].pValue = (length == 0 || data == nullptr) ? static_cast<void*>(&empty) : data;
+    attributes[i].ulValueLen = length == 0 ? 0 : static_cast<CkUlong>(length);
+  }
+
+  std::string why;
+  CkFunctionListHead* list = Resolve(path, &why);
+  if (list == nullptr) {
+    ThrowNotAvailable(env, path, why);
+    return env.Undefined();
+  }
+  const CkRv rv = list->C_GetAttributeValue(session, object, attributes.data(), static_cast<CkUlong>(count));
+
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("rv", Napi::Number::New(env, static_cast<double>(rv)));
+  Napi::Array lengths = Napi::Array::New(env, count);
+  for (uint32_t i = 0; i < count; i++) {
+    const CkUlong len = attributes[i].ulValueLen;
+    lengths.Set(i, Napi::Number::New(env, len == kUnavailableInformation ? -1.0 : static_cast<double>(len)));
+  }
+  result.Set("lengths", lengths);
+  return result;
+}
+
+}  // namespace
+
+void RegisterPkcs11Direct(Napi::Env env, Napi::Object exports) {
+  exports.Set("probePkcs11Module", Napi::Function::New<ProbePkcs11Module>(env, "probePkcs11Module"));
+  exports.Set("getAttributeValueInto", Napi::Function::New<GetAttributeValueInto>(env, "getAttributeValueInto"));
+}
+
+}  // namespace p11ksp

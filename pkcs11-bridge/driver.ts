@@ -10,6 +10,7 @@ import type { CardState } from './card-state.js';
 import type { DispatchPolicy } from './dispatch.js';
 import { toCryptError } from './errors.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
+import { pcscdSocketPath, readerForSlot, readPcscReaderStates } from './pcsc-status.js';
 import type { Pkcs11Handle } from './pkcs11.js';
 import { type TokenIdentity, tokenIdentity } from './token.js';
 
@@ -22,6 +23,13 @@ export interface Pkcs11DriverOptions {
   maxContainers?: number;
   /** Inline-versus-pool thresholds; the defaults come from measurements on SoftHSM2. */
   dispatch?: DispatchPolicy;
+  /**
+   * Where pcscd answers, for the ATRs of removable slots that are PC/SC readers (pcsc-status.ts).
+   * Default: PCSCLITE_CSOCK_NAME, else /run/pcscd/pcscd.comm, read when a card first shows up. null:
+   * never ask (a module whose slots are not this machine's readers, e.g. one reached through p11-kit
+   * remoting whose reader names could collide with local ones).
+   */
+  pcscSocket?: string | null;
 }
 
 /** What CardData.hScard carries for this driver: the card's identity, never its slot ID. */
@@ -52,6 +60,8 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
   readonly name: string;
   private module: LoadedModule | undefined;
   private readonly bindings = new Map<string, CardBinding>();
+  /** ATR by slot, for the card it was read for (an ATR is read once per card, not per listing). */
+  private readonly atrs = new Map<string, { card: string; atr: Buffer | undefined }>();
   private closed = false;
 
   constructor(private readonly options: Pkcs11DriverOptions) {
@@ -68,11 +78,17 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
     return this.module;
   }
 
-  /** Every slot of the module as a reader, with the identity of the token in it. */
+  /**
+   * Every slot of the module as a reader, with the identity of the token in it and, for a removable
+   * slot that is a PC/SC reader (OpenSC's are), the card's ATR from pcscd — read once per card.
+   */
   async listReaders(): Promise<CardReaderState[]> {
     const { pkcs11 } = this.loaded();
     const readers: CardReaderState[] = [];
     const seen = new Map<string, number>();
+    /** Cards in removable slots whose ATR is not known yet: read from pcscd once, below. */
+    const needAtr: { reader: CardReaderState; slotKey: string; slotDescription: string; card: string }[] = [];
+    const slots = new Set<string>();
     try {
       for (const slot of pkcs11.C_GetSlotList(false)) {
         const slotInfo = pkcs11.C_GetSlotInfo(slot);
@@ -93,10 +109,31 @@ export class Pkcs11Minidriver implements CardMinidriver, AsyncDisposable {
         }
         const identity = tokenIdentity(info);
         const hScard: Pkcs11CardHandle = { driver: this, identity };
-        readers.push({ szReader, cardPresent: true, removable, card: identity, hScard });
+        const reader: CardReaderState = { szReader, cardPresent: true, removable, card: identity, hScard };
+        readers.push(reader);
+        if (!removable || this.options.pcscSocket === null) continue;
+        const slotKey = slot.toString('hex');
+        slots.add(slotKey);
+        const card = identityKey(identity);
+        const known = this.atrs.get(slotKey);
+        if (known?.card === card) {
+          if (known.atr) reader.atr = Buffer.from(known.atr);
+        } else {
+          needAtr.push({ reader, slotKey, slotDescription: slotInfo.slotDescription, card });
+        }
       }
     } catch (err) {
       throw toCryptError(err, { operation: 'SCardListReaders' });
+    }
+    // A slot whose card left forgets its ATR: the next card in it is asked for afresh.
+    for (const slotKey of this.atrs.keys()) if (!slots.has(slotKey)) this.atrs.delete(slotKey);
+    if (needAtr.length > 0) {
+      const states = await readPcscReaderStates(this.options.pcscSocket ?? pcscdSocketPath());
+      for (const { reader, slotKey, slotDescription, card } of needAtr) {
+        const atr = states && readerForSlot(slotDescription, states)?.atr;
+        this.atrs.set(slotKey, { card, atr });
+        if (atr) reader.atr = Buffer.from(atr);
+      }
     }
     return readers;
   }

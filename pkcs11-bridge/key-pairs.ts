@@ -74,28 +74,59 @@ function readKeyIfPresent(token: Token, session: Pkcs11Handle, handle: Pkcs11Han
   }
 }
 
+/** The usage attributes of a private key, and of a public key, in one order: decrypt, unwrap, derive, sign. */
+const PRIVATE_USAGE = [A.CKA_DECRYPT, A.CKA_UNWRAP, A.CKA_DERIVE, A.CKA_SIGN];
+const PUBLIC_USAGE = [A.CKA_ENCRYPT, A.CKA_WRAP, A.CKA_DERIVE, A.CKA_VERIFY];
+
+/** CK_BBOOL read as a flag: a missing or empty value is false. */
+const flag = (value: Buffer | undefined): boolean => value?.[0] === 1;
+
+/**
+ * A key object as a key pair half, in two token calls: identity, type and usage together, then the
+ * public numbers of its type (RSA modulus and exponent; EC parameters, and the point of a public key).
+ * A token that refuses one of the usage attributes for this key (CKR_ATTRIBUTE_TYPE_INVALID fails the
+ * whole template) gets them asked one by one, each refused one counting as false.
+ */
 function readKey(token: Token, session: Pkcs11Handle, handle: Pkcs11Handle, isPrivate: boolean): KeyPair | undefined {
-  const [id, label, keyType] = token.attributes(session, handle, [A.CKA_ID, A.CKA_LABEL, A.CKA_KEY_TYPE]);
+  const usageTypes = isPrivate ? PRIVATE_USAGE : PUBLIC_USAGE;
+  let id: Buffer;
+  let label: Buffer;
+  let keyType: Buffer;
+  let usageFlags: boolean[];
+  try {
+    const values = token.attributes(session, handle, [A.CKA_ID, A.CKA_LABEL, A.CKA_KEY_TYPE, ...usageTypes]);
+    [id, label, keyType] = values as [Buffer, Buffer, Buffer];
+    usageFlags = values.slice(3).map(flag);
+  } catch (err) {
+    if (!refusedAttribute(err)) throw err;
+    [id, label, keyType] = token.attributes(session, handle, [A.CKA_ID, A.CKA_LABEL, A.CKA_KEY_TYPE]) as [Buffer, Buffer, Buffer];
+    usageFlags = usageTypes.map((type) => {
+      try {
+        return flag(token.attributes(session, handle, [type])[0]);
+      } catch {
+        return false; // attribute not defined for this key type
+      }
+    });
+  }
   const type = keyType.readUInt32LE(0);
-  const usage = usageOf(token, session, handle, isPrivate);
+  const usage = { decrypt: usageFlags[0]! || usageFlags[1]!, derive: usageFlags[2]!, sign: usageFlags[3]! };
   // RSA: a key that decrypts or unwraps is the key-exchange key. EC: a signing key is ECDSA, a key that
   // only derives is ECDH (CKA_DECRYPT means nothing for EC keys; SoftHSM2 even sets it by default).
   const role: KeyRole = type === A.CKK_EC ? (!usage.sign && usage.derive ? 'keyx' : 'sig') : usage.decrypt ? 'keyx' : 'sig';
   const base = { id: Buffer.from(id), label: label.toString('utf8'), role };
   if (type === A.CKK_RSA) {
     const [modulus, publicExponent] = token.attributes(session, handle, [A.CKA_MODULUS, A.CKA_PUBLIC_EXPONENT]);
-    const m = stripLeadingZeros(modulus);
+    const m = stripLeadingZeros(modulus!);
     return {
-      ...base, kind: 'RSA', bits: bitLength(m), modulus: m, publicExponent: stripLeadingZeros(publicExponent),
+      ...base, kind: 'RSA', bits: bitLength(m), modulus: m, publicExponent: stripLeadingZeros(publicExponent!),
       ...(isPrivate ? { privateHandle: handle, privateEpoch: token.loginEpoch } : { publicHandle: handle }),
     };
   }
   if (type === A.CKK_EC) {
-    const [params] = token.attributes(session, handle, [A.CKA_EC_PARAMS]);
-    const curve = curveByEcParams(params);
+    const values = token.attributes(session, handle, isPrivate ? [A.CKA_EC_PARAMS] : [A.CKA_EC_PARAMS, A.CKA_EC_POINT]);
+    const curve = curveByEcParams(values[0]!);
     if (!curve) return undefined; // a curve Windows cards do not use (only P-256/384/521 are containers)
-    let point: Buffer | undefined;
-    if (!isPrivate) point = pointFromEcPointAttribute(token.attributes(session, handle, [A.CKA_EC_POINT])[0], curve);
+    const point = isPrivate ? undefined : pointFromEcPointAttribute(values[1]!, curve);
     return {
       ...base, kind: 'EC', bits: curveBits(curve), curve, point,
       ...(isPrivate ? { privateHandle: handle, privateEpoch: token.loginEpoch } : { publicHandle: handle }),
@@ -104,16 +135,10 @@ function readKey(token: Token, session: Pkcs11Handle, handle: Pkcs11Handle, isPr
   return undefined; // DSA, GOST, EdDSA...: not a Windows container key
 }
 
-function usageOf(token: Token, session: Pkcs11Handle, handle: Pkcs11Handle, isPrivate: boolean): { decrypt: boolean; derive: boolean; sign: boolean } {
-  const types = isPrivate ? [A.CKA_DECRYPT, A.CKA_UNWRAP, A.CKA_DERIVE, A.CKA_SIGN] : [A.CKA_ENCRYPT, A.CKA_WRAP, A.CKA_DERIVE, A.CKA_VERIFY];
-  const flags = types.map((type) => {
-    try {
-      return token.attributes(session, handle, [type])[0][0] === 1;
-    } catch {
-      return false; // attribute not defined for this key type
-    }
-  });
-  return { decrypt: flags[0] || flags[1], derive: flags[2], sign: flags[3] };
+/** A template the token refused for one of its attribute types (not a failure of the object). */
+function refusedAttribute(err: unknown): boolean {
+  const rv = ckrOf(err);
+  return rv === A.CKR_ATTRIBUTE_TYPE_INVALID || rv === A.CKR_ATTRIBUTE_SENSITIVE;
 }
 
 function stripLeadingZeros(b: Buffer): Buffer {

@@ -18,7 +18,7 @@
  * The warm path (authenticatedWarm): under Normal/Timed, once this process knows the card holds the
  * PIN's authentication, private-key work goes to the card with no call and no await before it.
  */
-import { PinCacheAlwaysPrompt, PinCacheNone, PinCacheNormal, PinCacheTimed } from '../minidriver/constants.js';
+import { CARD_DATA_VALUE_UNKNOWN, PinCacheAlwaysPrompt, PinCacheNone, PinCacheNormal, PinCacheTimed } from '../minidriver/constants.js';
 import { CryptError } from '../minidriver/errors.js';
 import type { PinCachePolicy } from '../minidriver/structures.js';
 import { wipe } from '../native/index.js';
@@ -99,8 +99,9 @@ async function prompt(ctx: AuthenticationContext, policy: PinCachePolicy): Promi
     } catch (err) {
       if (!wrongPin(err)) throw err;
       retry = true;
-      attemptsRemaining = err.attemptsRemaining;
-      if (attemptsRemaining === 0) throw err;
+      if (err.attemptsRemaining === 0) throw err;
+      // The prompt shows the tries left only when the card says (PKCS#11 cards say so only at the final try).
+      attemptsRemaining = err.attemptsRemaining === CARD_DATA_VALUE_UNKNOWN ? undefined : err.attemptsRemaining;
     } finally {
       wipe(pin);
     }

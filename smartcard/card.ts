@@ -135,6 +135,14 @@ export class SmartCard {
     if (this.removed) throw new CryptError('SCARD_W_REMOVED_CARD', 'the card was removed; insert it again and open a new context', { operation, card: this.identity.label });
   }
 
+  /** SCARD_E_READ_ONLY_CARD on a read-only card (after SCARD_W_REMOVED_CARD on a removed one). */
+  private assertWritable(operation: string): void {
+    this.assertPresent(operation);
+    if (this.readOnly) {
+      throw new CryptError('SCARD_E_READ_ONLY_CARD', `the card in "${this.szReader}" is read-only; nothing can be written to it`, { operation, card: this.identity.label });
+    }
+  }
+
   /** Runs `action` holding the card (card-lock.ts). */
   private locked<T>(action: () => Promise<T>): Promise<T> {
     return this.lock(cardLockKey(this.identity), action);
@@ -199,9 +207,13 @@ export class SmartCard {
     return value;
   }
 
-  /** Bumps a cardcf counter on the card before a write of that class (never on read-only cards). */
+  /**
+   * Bumps a cardcf counter on the card before a write of that class. Every write starts here, so a
+   * read-only card (CP_CARD_READ_ONLY) refuses them all here, with SCARD_E_READ_ONLY_CARD — the code
+   * card selection gives for a create — before anything is sent to the card.
+   */
   private async bump(cls: FreshnessClass, operation: string): Promise<CardCacheFile> {
-    this.assertPresent(operation);
+    this.assertWritable(operation);
     const next = bumpCardCf(decodeCardCf(await this.module.CardReadFile(null, 'cardcf')), cls);
     await this.module.CardWriteFile(null, 'cardcf', 0, encodeCardCf(next));
     if (this.depth > 0) this.cf = next;
@@ -330,6 +342,7 @@ export class SmartCard {
   /** Writes an mscp file, creating it (everyone reads, the user writes) when the card lacks it. */
   private async writeMscpFile(file: string, data: Buffer): Promise<void> {
     const operation = 'CardWriteFile';
+    this.assertWritable(operation);
     const files = await this.module.CardEnumFiles('mscp');
     if (!files.some((f) => f.toLowerCase() === file)) {
       await this.bump(CARD_CACHE_FILES, operation);
@@ -359,6 +372,7 @@ export class SmartCard {
     }
     const records = await this.containerRecords(true);
     if (findContainer(records, name) >= 0) throw new CryptError('NTE_EXISTS', `the card in "${this.szReader}" already holds a container "${name}"; open it, or delete it first`, { operation, card: this.identity.label, container: name });
+    this.assertWritable(operation); // a name the card holds is NTE_EXISTS first, as on any card
     const space = await this.freeSpace();
     const max = space.dwMaxKeyContainers === CARD_DATA_VALUE_UNKNOWN ? 255 : space.dwMaxKeyContainers;
     const index = firstFreeIndex(records);

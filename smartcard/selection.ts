@@ -3,11 +3,13 @@
  * Windows smart card architecture's flows ("Smart card selection" in the seed document):
  *
  *  Levels I/II (reader named) — reader match: an unknown reader fails (SCARD_E_UNKNOWN_READER); an
- *  empty reader asks for a card; level II takes the card's default container; open/delete of a
+ *  empty reader asks for a card, and so does a reader holding a card no registration claims (silent:
+ *  SCARD_E_UNKNOWN_CARD); level II takes the card's default container; open/delete of a
  *  container the card lacks asks for another card; create of a name the card holds fails (NTE_EXISTS).
  *
  *  Levels III/IV (no reader) — card match over the cards this process already uses first, each handle
- *  verified by a card operation, then the other cards present, then the UI:
+ *  verified by a card operation, then the other cards present (cards no registration claims are passed
+ *  by, as empty readers are), then the UI:
  *   open default: the first card with a default container;
  *   open/delete by name: the card holding it; a known card that held it but whose handle went stale
  *     is then sought by its serial, not by the name;
@@ -17,7 +19,11 @@
  *
  * Where the UI would be asked and cannot be (silent context, or no UI and no terminal): a missing
  * container is NTE_BAD_KEYSET, an occupied name NTE_EXISTS, full cards NTE_TOKEN_KEYSET_STORAGE_FULL,
- * and a missing card NTE_SILENT_CONTEXT — the codes applications already branch on.
+ * read-only cards (CP_CARD_READ_ONLY: OpenSC's cards, whose module takes no data objects)
+ * SCARD_E_READ_ONLY_CARD, and a missing card NTE_SILENT_CONTEXT — the codes applications already
+ * branch on. A read-only card is never a candidate for create: the check comes before any PIN is
+ * asked, so nobody types a PIN for a key that cannot be made, and the card prompt says why the cards
+ * present will not do (full, or read-only).
  */
 import { randomUUID } from 'node:crypto';
 import { CARD_DATA_VALUE_UNKNOWN } from '../minidriver/constants.js';
@@ -61,7 +67,7 @@ export interface SelectionHost {
 const MAX_CARD_PROMPTS = 10;
 
 type Verdict = { ok: true; container?: CardContainer } | { ok: false; why: Miss };
-type Miss = 'no-container' | 'no-default' | 'exists' | 'full' | 'read-only' | 'wrong-card';
+type Miss = 'no-container' | 'no-default' | 'exists' | 'full' | 'read-only' | 'wrong-card' | 'unknown-card';
 
 /** Decides whether a card serves the request. */
 async function judge(card: SmartCard, req: SelectionRequest, createName: string | undefined, serial: string | undefined): Promise<Verdict> {
@@ -91,7 +97,17 @@ function missError(misses: readonly Miss[], req: SelectionRequest, createName: s
   if (misses.includes('read-only')) return new CryptError('SCARD_E_READ_ONLY_CARD', `${where} is read-only; no container can be created on it`, ctx);
   if (misses.includes('no-container')) return new CryptError('NTE_BAD_KEYSET', `no container "${name}" on ${where}; check the name (NCryptEnumKeys / PP_ENUMCONTAINERS list them)`, ctx);
   if (misses.includes('no-default')) return new CryptError('NTE_BAD_KEYSET', `${where} has no default container; name the container`, ctx);
+  if (misses.includes('unknown-card')) return new CryptError('SCARD_E_UNKNOWN_CARD', `${where} holds a card of a type no registration serves; register a provider for it (p11-ksp provider add) or insert another card`, ctx);
   return new CryptError('NTE_SILENT_CONTEXT', `a smart card is needed${req.spec.reader ? ` in "${req.spec.reader}"` : ''} but none ${misses.includes('wrong-card') ? 'that matches ' : ''}is present and the context cannot ask for one; insert the card`, ctx);
+}
+
+/** Why no card present can take a new container, for the card prompt. */
+function createMissReason(misses: readonly Miss[]): string {
+  const readOnly = misses.includes('read-only');
+  const full = misses.includes('full');
+  if (readOnly && !full) return 'the cards present are read-only; insert a card that can hold a new key';
+  if (readOnly) return 'the cards present are full or read-only; insert a card with room for the container';
+  return 'no card present has room for the container';
 }
 
 function choiceOf(card: SmartCard): CardChoice {
@@ -163,6 +179,7 @@ async function readerMatch(host: SelectionHost, req: SelectionRequest, createNam
     if (!entry) throw new CryptError('SCARD_E_UNKNOWN_READER', `no reader named "${reader}"; SCardListReaders gives the names`, { operation });
     let miss: Miss | undefined;
     let card: SmartCard | undefined;
+    if (!entry.card && entry.state.card) miss = 'unknown-card'; // a token there, but no registration claims it
     if (entry.card) {
       card = await host.cardIn(entry);
       const verdict = await card.transaction(() => judge(card!, req, createName, undefined));
@@ -175,7 +192,8 @@ async function readerMatch(host: SelectionHost, req: SelectionRequest, createNam
     if (!req.interaction.canAsk || prompts >= MAX_CARD_PROMPTS) throw missError(misses, req, createName, card ? `the card in "${reader}"` : `reader "${reader}"`, operation);
     await req.interaction.selectCard({
       operation: req.operation, reader,
-      reason: card ? `the card in "${reader}" does not hold ${req.spec.container ? `"${req.spec.container}"` : 'a default container'}` : `there is no card in "${reader}"`,
+      reason: card ? `the card in "${reader}" does not hold ${req.spec.container ? `"${req.spec.container}"` : 'a default container'}`
+        : miss === 'unknown-card' ? `the card in "${reader}" is of a type no registration serves` : `there is no card in "${reader}"`,
       ...(req.spec.container !== undefined ? { container: req.spec.container } : {}),
       candidates: [],
     }, operation);
@@ -211,7 +229,7 @@ async function cardMatch(host: SelectionHost, req: SelectionRequest, createName:
       operation: req.operation,
       reason: matches.length > 1 ? 'several cards match; choose one'
         : serial !== undefined ? `the card with serial ${serial} is not present`
-          : req.operation === 'create' ? 'no card present has room for the container' : 'no card present holds the container',
+          : req.operation === 'create' ? createMissReason(misses) : 'no card present holds the container',
       ...(req.spec.container !== undefined ? { container: req.spec.container } : {}),
       ...(serial !== undefined ? { serial } : {}),
       candidates: matches.map((m) => choiceOf(m.card)),

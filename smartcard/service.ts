@@ -112,7 +112,14 @@ export class SmartCardService implements SelectionHost, AsyncDisposable {
   /** The open card in a reader entry: reused while the same card stays in the same reader. */
   async cardIn(entry: ReaderEntry): Promise<SmartCard> {
     this.assertOpen('CardAcquireContext');
-    if (!entry.card) throw new CryptError('SCARD_E_NO_SMARTCARD', `no card in "${entry.szReader}"; insert one`, { operation: 'CardAcquireContext' });
+    if (!entry.card) {
+      // An unknown card (no registration claims it) is no card to this service, as an empty reader:
+      // callers that pass by empty readers pass by it too.
+      const message = entry.state.card
+        ? `the card in "${entry.szReader}" is of a type no registration serves${entry.atr ? ` (ATR ${entry.atr.toString('hex')})` : ''}; register a provider for it (p11-ksp provider add)`
+        : `no card in "${entry.szReader}"; insert one`;
+      throw new CryptError('SCARD_E_NO_SMARTCARD', message, { operation: 'CardAcquireContext' });
+    }
     const key = cardKey(entry.szReader, entry.card);
     const known = this.open.get(key);
     if (known && !known.isRemoved) {

@@ -8,6 +8,14 @@
  * two drivers on it would only double the slot list). Plug-in registrations bring no reader of their
  * own: they serve cards that some driver's reader shows, so they take part in provider selection only.
  *
+ * Which cards are served: only those a registration claims (Calais: a card whose ATR no card type
+ * matches is an unknown card, and no provider touches it). A reader holding a card no registration
+ * claims is listed, present, with its ATR, and SCardStatus shows the card's identity — but its entry
+ * has no `card` and no `provider`, so selection, enumeration and the watcher pass it by as they pass an
+ * empty reader. A criteria-less minidriver registration claims every token of its own module, so a
+ * registry without criteria serves everything, as before; one that names its card (by ATR or token
+ * identity) serves that card and no other token the same module lists.
+ *
  * Reader names must be unique across drivers because `\\.\<reader>\<container>` names a reader by its
  * name alone. A driver already makes its own names unique; when two drivers list the same name
  * (two modules both with "Slot 0"), the first driver in registration order keeps the plain name and
@@ -41,7 +49,11 @@ export interface ReaderStatus {
   provider?: string;
 }
 
-/** One reader with everything the service knows about it, for watchers and card selection. */
+/**
+ * One reader with everything the service knows about it, for watchers and card selection. `card` is
+ * set only for a card the service serves (a registration claims it); `state.card` is the identity of
+ * whatever token the driver sees in the reader.
+ */
 export interface ReaderEntry extends ReaderStatus {
   /** The driver's own reader state (its szReader may differ from the unique name above). */
   state: CardReaderState;
@@ -97,9 +109,11 @@ export class ReaderService {
         taken.add(szReader);
         const entry: ReaderEntry = { szReader, present: state.cardPresent, state, driver, module };
         if (state.atr) entry.atr = state.atr;
-        if (state.card) entry.card = state.card;
         const provider = selectProvider(this.registrations, state, { module });
-        if (provider) entry.provider = provider.name;
+        if (provider) {
+          entry.provider = provider.name;
+          if (state.card) entry.card = state.card; // served: a card no registration claims is not
+        }
         entries.push(entry);
       }
     });
@@ -119,7 +133,7 @@ export class ReaderService {
     }
     const status: ReaderStatus = { szReader: entry.szReader, present: entry.present };
     if (entry.atr) status.atr = entry.atr;
-    if (entry.card) status.card = entry.card;
+    if (entry.state.card) status.card = entry.state.card; // an unknown card's identity too: no provider says it is unknown
     if (entry.provider) status.provider = entry.provider;
     return status;
   }

@@ -112,6 +112,9 @@ describe('smartcard: authentication and the PIN cache', function () {
     assert.equal(ui.pinRequests.length, 2);
     assert.equal(ui.pinRequests[0]!.retry, false);
     assert.equal(ui.pinRequests[1]!.retry, true);
+    // SoftHSM2, like most PKCS#11 cards, does not say how many tries are left: the prompt says nothing
+    // rather than a count (PinPromptRequest: undefined unless the card says).
+    assert.equal(ui.pinRequests[1]!.attemptsRemaining, undefined);
     const cached = service.pins.get(pinCacheCard(p.card), ROLE_USER)!;
     assert.equal(cached.toString(), T.pin, 'only the accepted PIN is cached');
     cached.fill(0);

@@ -10,6 +10,7 @@ export * from './minidriver/index.js';
 export * from './pkcs11-bridge/index.js';
 export * from './smartcard/index.js';
 export * from './ksp/index.js';
+export * from './csp-legacy/index.js';
 export { createSmartCardService, EMBEDDED_REGISTRATION_NAME, type SmartCardServiceConfig } from './default-service.js';
 export { resolveHome } from './home.js';
 

@@ -7,6 +7,7 @@
 import { CryptError } from '../minidriver/errors.js';
 import type { SmartCardService } from '../smartcard/service.js';
 import type { CardContainer, SmartCard } from '../smartcard/card.js';
+import type { SpecLevel } from '../smartcard/container-spec.js';
 import type { CspKey } from './key-model.js';
 import type { HashState } from './hash-state.js';
 
@@ -35,6 +36,15 @@ export interface ContextState {
   container?: CardContainer;
   /** PP_PIN_PROMPT_STRING: the text shown with this context's PIN prompts. */
   pinPrompt?: string;
+  /** The container specification level of the name acquired (I–IV, smartcard/container-spec.ts). */
+  readonly level?: SpecLevel;
+  /** Levels I and II: the reader the name qualifies. */
+  readonly reader?: string;
+  /** PP_ENUMCONTAINERS: the card's container names read at CRYPT_FIRST, and the position of the next. */
+  enumContainers?: { names: string[]; next: number };
+  /** PP_ENUMALGS / PP_ENUMALGS_EX: the position of the next algorithm of each enumeration. */
+  enumAlgs?: number;
+  enumAlgsEx?: number;
 }
 
 export class HCRYPTPROV extends CryptHandle {

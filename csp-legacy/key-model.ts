@@ -27,6 +27,8 @@ export interface PublicKeyOnly {
   algId: number;
   bits: number;
   publicKey: KeyObject;
+  /** The PUBLICKEYBLOB as imported (header and modulus, trailing bytes dropped): exported back byte for byte (E5). */
+  blob?: Buffer;
 }
 
 export interface SessionKeyRef {

@@ -1,8 +1,12 @@
 /**
- * The README's CNG example (examples/ncrypt-sign.mjs), run as a user runs it: a child process that
- * imports the package by name, with P11KSP_HOME registering this suite's SoftHSM2 token. First run:
- * the key is missing and is created silently; second run: found. Between them a certificate for the
- * key is stored through NCRYPT_CERTIFICATE_PROPERTY, and the second run prints it.
+ * The README's examples, run as a user runs them: child processes that import the package by name,
+ * with P11KSP_HOME registering one SoftHSM2 token of this suite (the only card they see).
+ *  - examples/ncrypt-sign.mjs (CNG): first run, the key is missing and is created silently; second
+ *    run, found. Between them a certificate for the key is stored through NCRYPT_CERTIFICATE_PROPERTY,
+ *    and the second run prints it.
+ *  - examples/capi-encrypt.mjs (CryptoAPI): first run, the silent probe fails with NTE_BAD_KEYSET and
+ *    the container and its exchange key are created; second run, opened; both encrypt, decrypt on the
+ *    card and round-trip a document through an AES-256 session key and a SIMPLEBLOB.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,26 +20,37 @@ import { RegistryStore } from '../../smartcard/registry/index.js';
 import { makeToken, rig, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const EXAMPLE = join(REPO, 'examples', 'ncrypt-sign.mjs');
+const EXAMPLES = join(REPO, 'examples');
 const ROOT = fileURLToPath(new URL('../../index.js', import.meta.url));
 
-describe('README example: NCrypt sign and verify (examples/ncrypt-sign.mjs)', function () {
-  this.timeout(120_000);
-  const token = makeToken('example-ncrypt');
-  let home: string;
-  let env: NodeJS.ProcessEnv;
-  let pinFile: string;
-
+/** A P11KSP_HOME whose registry serves one new token, and a PIN file for it; removed after the suite. */
+function exampleHome(label: string): { env: NodeJS.ProcessEnv; pinFile: string; pin: string } {
+  const token = makeToken(label);
+  const setup = { env: {} as NodeJS.ProcessEnv, pinFile: '', pin: token.pin };
+  let home = '';
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'p11ksp-example-'));
     await new RegistryStore(home).add({ name: 'example-hsm', kind: 'minidriver', module: SOFTHSM2_MODULE, match: { label: token.label } });
-    env = { ...rig.env(), P11KSP_HOME: home };
-    pinFile = join(home, 'pin.txt');
-    writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+    setup.env = { ...rig.env(), P11KSP_HOME: home };
+    setup.pinFile = join(home, 'pin.txt');
+    writeFileSync(setup.pinFile, `${token.pin}\n`, { mode: 0o600 });
   });
   after(() => rmSync(home, { recursive: true, force: true }));
+  return setup;
+}
 
-  const run = (): string => execFileSync(process.execPath, [EXAMPLE, 'example-key', pinFile], { env, cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const runExample = (file: string, args: string[], env: NodeJS.ProcessEnv): string =>
+  execFileSync(process.execPath, [join(EXAMPLES, file), ...args], { env, cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+describe('README example: NCrypt sign and verify (examples/ncrypt-sign.mjs)', function () {
+  this.timeout(120_000);
+  const setup = exampleHome('example-ncrypt');
+  const token = { pin: setup.pin };
+  let env: NodeJS.ProcessEnv;
+  let pinFile: string;
+  before(() => ({ env, pinFile } = setup));
+
+  const run = (): string => runExample('ncrypt-sign.mjs', ['example-key', pinFile], env);
 
   it('creates the key silently on the first run, signs and verifies; no certificate yet', () => {
     const out = run();
@@ -83,5 +98,32 @@ describe('README example: NCrypt sign and verify (examples/ncrypt-sign.mjs)', fu
     assert.match(out, /^found "example-key"$/m);
     assert.match(out, /^signature verified$/m);
     assert.match(out, /^certificate: CN=example-key, issued by CN=Example CA, valid until Jan  1 00:00:00 2036 GMT$/m);
+  });
+});
+
+describe('README example: CryptoAPI smart card encryption (examples/capi-encrypt.mjs)', function () {
+  this.timeout(120_000);
+  const setup = exampleHome('example-capi');
+  const run = (): string => runExample('capi-encrypt.mjs', ['walkthrough', setup.pinFile], setup.env);
+  const roundTrips = (out: string): void => {
+    assert.match(out, /^RSA ciphertext: 256 bytes$/m); // one RSA-2048 block
+    assert.match(out, /^decrypted on the card: "Here is some sample data!"$/m);
+    assert.match(out, /^document: 320 bytes of AES-256-CBC, key in a 268-byte SIMPLEBLOB$/m); // 316 bytes + PKCS#5 padding; 12-byte header + one RSA block
+    assert.match(out, /^document decrypted: identical$/m);
+    assert.ok(!out.includes(setup.pin), 'the PIN is never printed');
+  };
+
+  it('first run: the silent probe finds nothing, the container and its exchange key are created, and everything round-trips', () => {
+    const out = run();
+    assert.match(out, /^created "walkthrough"$/m);
+    assert.match(out, /^generated an RSA-2048 exchange key on the card$/m);
+    roundTrips(out);
+  });
+
+  it('second run: the silent probe finds the container, which is reopened with its key', () => {
+    const out = run();
+    assert.match(out, /^opened "walkthrough"$/m);
+    assert.doesNotMatch(out, /generated/);
+    roundTrips(out);
   });
 });

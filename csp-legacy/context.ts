@@ -195,6 +195,7 @@ function createContainer(prov: HCRYPTPROV, card: SmartCard, name: string, operat
 /** CRYPT_DELETEKEYSET: the container and its keys go from the card, authenticated. */
 function deleteContainer(prov: HCRYPTPROV, card: SmartCard, found: CardContainer, operation: string): Promise<void> {
   return reporting(prov.service, card, async () => {
+    card.assertWritable(operation, 'its containers cannot be deleted', found.name);
     const ctx = { ...authenticationContext(prov, card, operation), container: found.name };
     await withAuthentication(ctx, async () => {
       // Found again on the card itself: another process may have moved or deleted it meanwhile.

@@ -121,5 +121,6 @@ export async function CryptSetKeyParam(hKey: HCRYPTKEY, param: number, value: Ui
   const der = bytesArgument(value, 'pbData (the DER certificate)', operation);
   assertCertifies(der, key.publicKey, operation);
   const copy = Buffer.from(der);
+  key.card.assertWritable(operation, 'no certificate can be stored on it', key.container.name); // before the PIN is asked
   await onCard(handle.prov, key.card, operation, true, () => key.card.writeCertificate(key.container.index, key.keySpec, copy));
 }

@@ -238,6 +238,7 @@ export async function CryptGenKey(hProv: HCRYPTPROV, algId: number, flags = 0): 
   refuseExportableCardKey(keyFlags, operation);
   refuseProtectionWhenSilent(prov, keyFlags, operation);
   const { card, container } = boundContainer(prov, operation);
+  card.assertWritable(operation, 'no key can be generated on it', container.name);
   const sizes = await onCard(prov, card, operation, false, () => card.keySizes(slot));
   const requested = f >>> 16;
   const bits = requested === 0 ? sizes.dwDefaultBitlen : requested;

@@ -90,8 +90,10 @@ interface ParamRule {
 const ENUM_FLAGS = CRYPT_FIRST | CRYPT_NEXT;
 
 /** Card work of a parameter: the context's card (bound now if needed), removal reported. */
-async function withCard<T>(call: Call, needsPin: boolean, work: (card: SmartCard) => Promise<T>): Promise<T> {
+async function withCard<T>(call: Call, needsPin: boolean, work: (card: SmartCard) => Promise<T>, writeRefused?: string): Promise<T> {
   const card = await contextCard(call.prov, call.operation);
+  // A write to a read-only card is refused before the PIN is asked.
+  if (writeRefused !== undefined) card.assertWritable(call.operation, writeRefused);
   return onCard(call.prov, card, call.operation, needsPin, () => work(card));
 }
 
@@ -308,7 +310,7 @@ const RULES: ReadonlyMap<number, ParamRule> = new Map<number, ParamRule>([
       takes: 'certificates',
       write: async (c, certificates) => {
         const bag = encodeCertificateBag(certificates.map((cert) => Buffer.from(cert.rawData)));
-        await withCard(c, true, (card) => card.writeRootStore(bag));
+        await withCard(c, true, (card) => card.writeRootStore(bag), 'no root certificates can be stored on it');
       },
     },
   }],

@@ -154,6 +154,7 @@ export async function NCryptDeleteKey(hKey: KeyHandle, flags = 0): Promise<void>
   if (key.kind !== 'persisted') {
     throw new CryptError('NTE_BAD_KEY_STATE', key.kind === 'pending' ? 'this key was never finalized, so nothing is stored; free the handle with NCryptFreeObject' : 'an imported public key is not stored; free the handle with NCryptFreeObject', { operation });
   }
+  key.card.assertWritable(operation, 'its keys cannot be deleted', key.container.name);
   await withCard(handle.provider, key.card, key.container.name, isSilent(flags, key.silent), operation, true, () => key.card.transaction(async () => {
     // The container is found again by name: another process may have moved it since the key opened.
     const current = await key.card.findContainer(key.container.name, true);

@@ -75,9 +75,13 @@ function readCard<T>(t: Target, call: Call, work: (key: PersistedKey) => Promise
   return onCard((t as KeyTarget).handle, key, call.flags, call.operation, false, () => work(key));
 }
 
-/** Card writes of a persisted key: authenticated, under the card's PIN policy. */
+/**
+ * Card writes of a persisted key: authenticated, under the card's PIN policy. A read-only card refuses
+ * before the PIN is asked.
+ */
 function writeCard(t: Target, call: Call, work: (key: PersistedKey) => Promise<void>): Promise<void> {
   const key = persisted(t);
+  key.card.assertWritable(call.operation, 'nothing can be stored on it', key.container.name);
   return onCard((t as KeyTarget).handle, key, call.flags, call.operation, true, () => work(key));
 }
 

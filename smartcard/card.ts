@@ -135,11 +135,15 @@ export class SmartCard {
     if (this.removed) throw new CryptError('SCARD_W_REMOVED_CARD', 'the card was removed; insert it again and open a new context', { operation, card: this.identity.label });
   }
 
-  /** SCARD_E_READ_ONLY_CARD on a read-only card (after SCARD_W_REMOVED_CARD on a removed one). */
-  private assertWritable(operation: string): void {
+  /**
+   * SCARD_E_READ_ONLY_CARD on a read-only card (after SCARD_W_REMOVED_CARD on a removed one). Every
+   * write checks it; the front ends also call it before asking for a PIN, so nobody types a PIN for
+   * a write that cannot happen. `refused` says what cannot be done, for the message.
+   */
+  assertWritable(operation: string, refused = 'nothing can be written to it', container?: string): void {
     this.assertPresent(operation);
     if (this.readOnly) {
-      throw new CryptError('SCARD_E_READ_ONLY_CARD', `the card in "${this.szReader}" is read-only; nothing can be written to it`, { operation, card: this.identity.label });
+      throw new CryptError('SCARD_E_READ_ONLY_CARD', `the card in "${this.szReader}" is read-only; ${refused} (its issuer manages it)`, { operation, card: this.identity.label, ...(container !== undefined ? { container } : {}) });
     }
   }
 

@@ -235,6 +235,22 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
       assert.equal((await NCryptEnumKeys(prov, null)).length, fx.card.keys.length, 'nothing changed on the card');
     });
 
+    it('deleting a key fails with SCARD_E_READ_ONLY_CARD at NCryptDeleteKey, before any PIN is asked (with a UI, no PIN cached): no login reaches the card', async () => {
+      const key = keys[2]!;
+      assert.equal(fx.service.pins.has(pinCacheCard(cardIdentity()), ROLE_USER), false, 'no PIN cached yet');
+      const ui = fx.useUi(); // holds no PIN: a prompt would fail the call with another error
+      const calls = await fx.countCalls(async () => {
+        const err = await cryptCode(() => NCryptDeleteKey(key.handle, 0));
+        assert.equal(err.codeName, 'SCARD_E_READ_ONLY_CARD', err.message);
+        assert.match(err.message, /read-only/);
+      });
+      assert.equal(ui.pinRequests.length, 0, 'no PIN is asked for a key that cannot be deleted');
+      assert.equal(ui.cardRequests.length, 0);
+      for (const call of ['C_Login', 'C_DestroyObject', 'C_CreateObject', 'C_SetAttributeValue']) assert.equal(calls[call], undefined, `${call}: ${JSON.stringify(calls)}`);
+      assert.equal(key.handle.freed, false, 'a failed NCryptDeleteKey leaves the handle');
+      assert.equal((await NCryptEnumKeys(prov, null)).length, fx.card.keys.length, 'nothing changed on the card');
+    });
+
     it('a name the card holds is NTE_EXISTS already at NCryptCreatePersistedKey', async () => {
       await expectCryptError(() => NCryptCreatePersistedKey(prov, 'RSA', keys[0]!.name, 0, 0), 'NTE_EXISTS');
     });

@@ -14,7 +14,7 @@ import type { HCRYPTHASH, HCRYPTKEY } from '../../csp-legacy/handles.js';
 import { CryptGenKey, CryptGetUserKey } from '../../csp-legacy/keys.js';
 import { acquireModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
-import { useScriptedUi } from '../smartcard/service-helpers.js';
+import { SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
 import { cspFixture } from './fixture.js';
 import {
   AT_KEYEXCHANGE, AT_SIGNATURE, CALG_AES_256, CALG_RSA_SIGN, CALG_SHA1, CALG_SHA_256, CRYPT_DECRYPT_RSA_NO_PADDING_CHECK, CRYPT_OAEP,
@@ -154,7 +154,7 @@ describe('csp-legacy: CryptEncrypt / CryptDecrypt', function () {
 
   describe('the warm path (token I/O)', () => {
     it('a warm RSA CryptDecrypt is one CardRSADecrypt; on the token C_DecryptInit + C_Decrypt', async () => {
-      const module = acquireModule(SOFTHSM2_MODULE);
+      const module = acquireModule(SUITE_MODULE);
       try {
         const { key } = await newKeyPair(csp, AT_KEYEXCHANGE, 2048);
         const ciphertext = await CryptEncrypt(key, null, true, 0, plaintext);

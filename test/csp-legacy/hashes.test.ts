@@ -18,7 +18,7 @@ import type { HCRYPTHASH, HCRYPTKEY, HCRYPTPROV } from '../../csp-legacy/handles
 import { CryptGenKey, CryptGetUserKey } from '../../csp-legacy/keys.js';
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
-import { useScriptedUi } from '../smartcard/service-helpers.js';
+import { SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
 import { cspFixture } from './fixture.js';
 import {
   AT_KEYEXCHANGE, AT_SIGNATURE, CALG_AES_256, CALG_HMAC, CALG_MD5, CALG_RSA_SIGN, CALG_SHA1, CALG_SHA_256, CALG_SSL3_SHAMD5,
@@ -210,7 +210,7 @@ describe('csp-legacy: hashes and signatures', function () {
   describe('the warm path (token I/O)', () => {
     const N = 10;
     let module: LoadedModule;
-    before(() => { module = acquireModule(SOFTHSM2_MODULE); });
+    before(() => { module = acquireModule(SUITE_MODULE); });
     after(() => releaseModule(module));
 
     it('a warm CryptSignHash is one CardSignData; on the token C_SignInit + C_Sign', async () => {

@@ -25,7 +25,7 @@ import { pinCacheCard } from '../../smartcard/authentication.js';
 import type { SmartCard } from '../../smartcard/card.js';
 import { distUrl, runUnderSpy, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
-import { useScriptedUi } from '../smartcard/service-helpers.js';
+import { localModuleOnly, SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
 import { kspFixture } from './fixture.js';
 
 const PKCS1 = NCRYPT_PAD_PKCS1_FLAG;
@@ -72,9 +72,9 @@ describe('ksp: the warm path (token I/O)', function () {
   const hash = createHash('sha256').update('warm').digest();
 
   before(async () => {
-    // The same instance the service's driver loaded (one per process and path): counting it counts
-    // every PKCS#11 call of the front end.
-    module = acquireModule(SOFTHSM2_MODULE);
+    // The same instance the service's driver loaded (one per process and path; p11-kit's client under
+    // the remote transport): counting it counts every PKCS#11 call of the front end.
+    module = acquireModule(SUITE_MODULE);
     rsa = await fx.newKey('RSA', { name: rsaName, bits: 2048 });
     ec = await fx.newKey('ECDSA_P256', { name: ecName });
     ecLoud = await NCryptOpenKey(fx.prov, ecName, 0, 0);
@@ -133,13 +133,16 @@ describe('ksp: the warm path (token I/O)', function () {
     }
   });
 
-  it('NCryptOpenKey of a known name, warm cache: one card call (the cardcf read that checks the handle), no more token calls than that read', async () => {
+  it('NCryptOpenKey of a known name, warm cache: one card call (the cardcf read that checks the handle), no more token calls than that read', async function () {
+    // Through p11-kit's client a warm cardcf read is a search and two reads, not the addon's one read:
+    // the figure this test holds to is SoftHSM2's, loaded here (see the closing note of issue 6).
+    localModuleOnly(this, 'the one-call read is measured on SoftHSM2 loaded in this process');
     const card = cardOf(rsa);
     // What one cardcf read costs on this driver: the floor of any open that checks the handle and the
     // cache's freshness. Label and value are read together, into buffers of the known lengths, in one
     // C_GetAttributeValue through the native addon: none through pkcs11js (whose reads are two module
     // calls, lengths then values). The C-level count is the pkcs11-spy test below.
-    assert.equal(isDirectAttributeReadAvailable(SOFTHSM2_MODULE), true, 'the addon reads in one call on this module (npm run build:native)');
+    assert.equal(isDirectAttributeReadAvailable(SUITE_MODULE), true, 'the addon reads in one call on this module (npm run build:native)');
     const floor = await io(card, async () => { await card.module.CardReadFile(null, 'cardcf'); });
     assert.deepEqual(floor.pkcs11, {}, 'a warm cardcf read makes no pkcs11js call: its one C_GetAttributeValue goes through the addon');
     const open = async (): Promise<void> => NCryptFreeObject(await NCryptOpenKey(fx.prov, rsaName, 0, NCRYPT_SILENT_FLAG));

@@ -38,8 +38,18 @@ export class P11KitRemote {
   private stopped = false;
   private readonly exitHook = () => this.killNow();
 
-  private constructor(readonly token: SoftHsmToken, readonly dir: string) {
+  /**
+   * `token` is the one token served, or undefined when the server serves every token of the store
+   * (serveStore()).
+   */
+  private constructor(private readonly served: SoftHsmToken | undefined, readonly dir: string) {
     this.socketPath = join(dir, 'p11-kit.sock');
+  }
+
+  /** The token served (start()); serveStore() servers have none and throw. */
+  get token(): SoftHsmToken {
+    if (!this.served) throw new Error('this p11-kit server serves the whole SoftHSM2 store, not one token');
+    return this.served;
   }
 
   /** "unix:path=<socket>", the value of P11_KIT_SERVER_ADDRESS. */
@@ -58,30 +68,75 @@ export class P11KitRemote {
 
   /** The PKCS#11 URI the server exports. */
   get uri(): string {
-    return `pkcs11:token=${pkcs11UriEscape(this.token.label)}`;
+    // "pkcs11:" with no attribute matches every slot of the provider (measured with p11-kit 0.24.1:
+    // the client lists every SoftHSM2 token, and the store's empty slot).
+    return this.served ? `pkcs11:token=${pkcs11UriEscape(this.served.label)}` : 'pkcs11:';
   }
 
   static async start(options: P11KitRemoteOptions): Promise<P11KitRemote> {
     const store = SoftHsmRig.shared();
     const token = store.tokens.find((t) => t.label === options.label) ?? store.addToken(options);
+    return P11KitRemote.launch(token);
+  }
+
+  /**
+   * Starts a server for every token of the process's SoftHSM2 store (the URI "pkcs11:"). The server
+   * loads SoftHSM2 per client connection, so it lists the tokens that exist when a client connects.
+   */
+  static serveStore(): Promise<P11KitRemote> {
+    return P11KitRemote.launch(undefined);
+  }
+
+  private static async launch(token: SoftHsmToken | undefined): Promise<P11KitRemote> {
     const started = performance.now();
     const rig = new P11KitRemote(token, mkdtempSync(join(tmpdir(), 'p11ksp-p11kit-')));
     process.on('exit', rig.exitHook);
     try {
-      // SOFTHSM2_CONF (the store) is read by the server, which loads SoftHSM2 in its own process.
-      rig.server = spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'p11-kit', 'server', '--foreground',
-        '--provider', store.modulePath, '--name', rig.socketPath, rig.uri], { env: store.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-      for (const stream of [rig.server.stdout!, rig.server.stderr!]) {
-        createInterface({ input: stream }).on('line', (line) => rig.output.push(line));
-      }
-      rig.server.on('error', (error) => rig.output.push(`cannot start: ${error.message}`));
-      await rig.waitForSocket();
+      await rig.spawnServer();
       rig.startupMs = performance.now() - started;
       return rig;
     } catch (error) {
       await rig.stop();
       throw error;
     }
+  }
+
+  private async spawnServer(): Promise<void> {
+    const store = SoftHsmRig.shared();
+    // SOFTHSM2_CONF (the store) is read by the server, which loads SoftHSM2 in its own process.
+    this.server = spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'p11-kit', 'server', '--foreground',
+      '--provider', store.modulePath, '--name', this.socketPath, this.uri], { env: store.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [this.server.stdout!, this.server.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => this.output.push(line));
+    }
+    this.server.on('error', (error) => this.output.push(`cannot start: ${error.message}`));
+    await this.waitForSocket();
+  }
+
+  /**
+   * The HSM goes away: SIGKILL to the server and to the per-connection children serving clients
+   * (killing only the server leaves those serving). The socket directory stays for restart().
+   * Measured (p11-kit 0.24.1): every later call of a client bound to it answers CKR_DEVICE_ERROR,
+   * even after a restart, until that client is finalised and initialised again.
+   */
+  async kill(): Promise<void> {
+    const server = this.server;
+    if (!server?.pid || server.exitCode !== null || server.signalCode !== null) return;
+    const children = childPids(server.pid);
+    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    server.kill('SIGKILL');
+    for (const pid of children) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
+    }
+    await exited;
+    rmSync(this.socketPath, { force: true });
+  }
+
+  /** Starts the server again on the same socket after kill(). */
+  async restart(): Promise<void> {
+    if (this.stopped) throw new Error('the server was stopped; start a new one');
+    await this.kill();
+    await this.spawnServer();
   }
 
   /**

@@ -1,7 +1,7 @@
-// The CNG side of the benchmark: a smart card service over one PKCS#11 module (the bench's SoftHSM2
-// store, or pkcs11-spy in front of it), installed as the process's default service, a provider opened
-// with NCryptOpenStorageProvider and the PIN given as NCRYPT_PIN_PROPERTY, as an application does it.
-// Keys are made with NCryptCreatePersistedKey + NCryptFinalizeKey, or opened by name.
+// The CNG side of the benchmark, on the bench's smart card service (bench-service.ts, installed
+// first): a provider opened with NCryptOpenStorageProvider and the PIN given as NCRYPT_PIN_PROPERTY,
+// as an application does it. Keys are made with NCryptCreatePersistedKey + NCryptFinalizeKey, or
+// opened by name.
 import { AT_KEYEXCHANGE } from '../minidriver/constants.js';
 import {
   BCRYPT_ECDSA_P256_ALGORITHM, BCRYPT_RSA_ALGORITHM, NCRYPT_LENGTH_PROPERTY, NCRYPT_PIN_PROPERTY, NCRYPT_SILENT_FLAG,
@@ -10,9 +10,6 @@ import type { NCryptKeyHandle, NCryptProvHandle } from '../ksp/handles.js';
 import { NCryptCreatePersistedKey, NCryptFinalizeKey, NCryptOpenKey } from '../ksp/keys.js';
 import { NCryptFreeObject, NCryptOpenStorageProvider } from '../ksp/provider.js';
 import { NCryptSetProperty } from '../ksp/properties.js';
-import { Pkcs11Minidriver } from '../pkcs11-bridge/driver.js';
-import { setDefaultSmartCardService } from '../smartcard/default-service.js';
-import { SmartCardService } from '../smartcard/service.js';
 
 /** Container names of the CNG keys (their CKA_LABEL on the token, where the raw side finds them). */
 export const CNG_RSA_NAME = 'bench-cng-rsa2048';
@@ -20,23 +17,13 @@ export const CNG_EC_NAME = 'bench-cng-p256';
 
 export class CngSide {
   private constructor(
-    readonly service: SmartCardService,
     readonly prov: NCryptProvHandle,
     readonly rsa: NCryptKeyHandle,
     readonly ec: NCryptKeyHandle,
   ) {}
 
-  /**
-   * The service over `modulePath` (no global cache: the bench leaves nothing in the user's home), the
-   * provider with the PIN set, and the two keys: created when `create`, else opened by name.
-   */
-  static async open(modulePath: string, pin: string, create: boolean): Promise<CngSide> {
-    const service = new SmartCardService({
-      registrations: [{ name: 'bench', kind: 'minidriver', module: modulePath, match: {}, installedAt: new Date(0).toISOString(), installSequence: 1, priority: 0 }],
-      driverFactory: (path) => new Pkcs11Minidriver({ modulePath: path }),
-      globalCache: null,
-    });
-    await setDefaultSmartCardService(service);
+  /** The provider with the PIN set, and the two keys: created when `create`, else opened by name. */
+  static async open(pin: string, create: boolean): Promise<CngSide> {
     const prov = await NCryptOpenStorageProvider(null);
     // Held by the provider until the first key's card takes it: verified there, then cached.
     await NCryptSetProperty(prov, NCRYPT_PIN_PROPERTY, pin);
@@ -52,11 +39,11 @@ export class CngSide {
       rsa = await NCryptOpenKey(prov, CNG_RSA_NAME, 0, NCRYPT_SILENT_FLAG);
       ec = await NCryptOpenKey(prov, CNG_EC_NAME, 0, NCRYPT_SILENT_FLAG);
     }
-    return new CngSide(service, prov, rsa, ec);
+    return new CngSide(prov, rsa, ec);
   }
 
+  /** Frees the handles (the service stays: removeBenchService closes it). */
   async close(): Promise<void> {
     for (const h of [this.rsa, this.ec, this.prov]) if (!h.freed) await NCryptFreeObject(h);
-    await setDefaultSmartCardService(null); // closes the service: its cards, drivers and PINs
   }
 }

@@ -1,5 +1,6 @@
 // The raw pkcs11js side of the comparison: the same initialised module instance as the bridge
 // (module-registry's acquireModule), its own sessions and login, the same key found by label.
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { acquireModule, type LoadedModule, releaseModule } from '../pkcs11-bridge/module-registry.js';
 import { ckrOf, pk, type Mechanism, type PKCS11, type Pkcs11Handle } from '../pkcs11-bridge/pkcs11.js';
 
@@ -47,6 +48,12 @@ export class RawSide {
 
   id(object: Pkcs11Handle): Buffer {
     return this.pkcs11.C_GetAttributeValue(this.session, object, [{ type: pk.CKA_ID }])[0].value as Buffer;
+  }
+
+  /** An RSA public key object as node:crypto's KeyObject, from the token's CKA_MODULUS and CKA_PUBLIC_EXPONENT. */
+  rsaPublicKey(object: Pkcs11Handle): KeyObject {
+    const [n, e] = this.pkcs11.C_GetAttributeValue(this.session, object, [{ type: pk.CKA_MODULUS }, { type: pk.CKA_PUBLIC_EXPONENT }]).map((a) => a.value as Buffer);
+    return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
   }
 
   verify(mechanism: Mechanism, publicKey: Pkcs11Handle, data: Buffer, signature: Buffer): boolean {

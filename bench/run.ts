@@ -1,17 +1,18 @@
-// Benchmark: the minidriver bridge's CardSignData and the CNG front end (NCryptSignHash,
-// NCryptDecrypt) against raw pkcs11js on SoftHSM2, in one run.
+// Benchmark: the minidriver bridge's CardSignData, the CNG front end (NCryptSignHash, NCryptDecrypt)
+// and the CryptoAPI front end (CryptSignHash, CryptDecrypt) against raw pkcs11js on SoftHSM2, in one run.
 //
 //   npm run bench            (= npm run build && node dist/bench/run.js)
 //   node dist/bench/run.js [--quick] [--rounds=N]
 //
 // Makes a private SoftHSM2 store, two containers through the bridge (RSA-2048 AT_KEYEXCHANGE, ECDSA
-// P-256) and two keys through CNG (NCryptCreatePersistedKey + NCryptFinalizeKey via the smart card
-// service), then measures single-stream throughput (raw sync vs bridge, raw sync vs warm NCrypt*,
-// interleaved rounds), several RSA signatures in flight, token calls per operation (pkcs11-spy, child
-// process) and memory over 20,000 ECDSA signatures. Writes bench/results/latest.{json,md} and prints
-// the markdown. Exits 0 when goals are missed (the numbers are the product), 1 only when a section
-// could not run.
-import { createHash } from 'node:crypto';
+// P-256), two keys through CNG (NCryptCreatePersistedKey + NCryptFinalizeKey via the smart card
+// service) and a container through CryptoAPI (CRYPT_NEWKEYSET + CryptGenKey(AT_KEYEXCHANGE), same
+// service), then measures single-stream throughput (raw sync vs bridge, raw sync vs warm NCrypt* and
+// Crypt*, interleaved rounds), several RSA signatures in flight, token calls per operation
+// (pkcs11-spy, child process) and memory over 20,000 ECDSA signatures. Writes
+// bench/results/latest.{json,md} and prints the markdown. Exits 0 when goals are missed (the numbers
+// are the product), 1 only when a section could not run.
+import { constants, createHash, publicEncrypt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -31,9 +32,13 @@ import { Pkcs11Minidriver } from '../pkcs11-bridge/driver.js';
 import { pk, type Pkcs11Handle } from '../pkcs11-bridge/pkcs11.js';
 import type { Token } from '../pkcs11-bridge/token.js';
 import {
-  collect, gcAvailable, inFlightBlock, interleave, median, medianCi, sequentialBlock, syncBlock,
+  collect, gcAvailable, inFlightBlock, interleave, median, sequentialBlock, syncBlock,
 } from './measure.js';
+import { installBenchService, removeBenchService } from './bench-service.js';
+import { CAPI_CONTAINER, CapiSide } from './capi-side.js';
+import { type CaseResult, callCase, caseFrom, round } from './cases.js';
 import { CNG_EC_NAME, CNG_RSA_NAME, CngSide } from './cng-side.js';
+import { measureFrontEnd } from './front-end-row.js';
 import { RawSide } from './raw-side.js';
 import { createStore, SOFTHSM2_MODULE, softhsmVersion } from './softhsm-store.js';
 import { type CallCount, runSpyChild, SPY_CHILD_FLAG, spyChildMain, type SpyResult } from './spy-child.js';
@@ -60,26 +65,6 @@ const GOAL_OPEN_CALLS = 1;
 
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
-interface CaseResult {
-  case: string;
-  rawLabel: string;
-  bridgeLabel: string;
-  rawOpsPerSec: number | null;
-  bridgeOpsPerSec: number | null;
-  ratio: number | null;
-  goal: string;
-  met: boolean | null;
-  /** Per-round figures, for the spread. */
-  rounds?: { raw: number[]; bridge: number[]; ratio: number[] };
-  /** ~95% confidence interval of the median ratio. */
-  ratioCi?: [number, number];
-  /** Whether the interval lies wholly on one side of the goal. */
-  conclusive?: boolean;
-  note?: string;
-  /** Token-call rows (pkcs11-spy): calls per operation, which ones, and the raw floor when there is one. */
-  calls?: { perOp: number; functions: string; floor?: number };
-}
-
 interface MemorySample { label: string; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
 
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
@@ -92,22 +77,6 @@ function cpuTicks(): { total: number; steal: number } | undefined {
   } catch {
     return undefined;
   }
-}
-const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
-
-function caseFrom(name: string, rawLabel: string, bridgeLabel: string, raw: number[], bridge: number[], goal: number | null, note?: string): CaseResult {
-  const ratio = bridge.map((b, i) => b / raw[i]);
-  const r = median(ratio);
-  const ci = medianCi(ratio);
-  return {
-    case: name, rawLabel, bridgeLabel,
-    rawOpsPerSec: round(median(raw)), bridgeOpsPerSec: round(median(bridge)), ratio: round(r, 3),
-    goal: goal === null ? 'context' : `≥ ${goal.toFixed(2)}`, met: goal === null ? null : r >= goal,
-    rounds: { raw: raw.map((x) => round(x)), bridge: bridge.map((x) => round(x)), ratio: ratio.map((x) => round(x, 3)) },
-    ratioCi: [round(ci[0], 3), round(ci[1], 3)],
-    ...(goal === null ? {} : { conclusive: ci[0] >= goal || ci[1] < goal }),
-    ...(note ? { note } : {}),
-  };
 }
 
 function memorySample(label: string): MemorySample {
@@ -126,27 +95,6 @@ function cardKeyOf(handle: NCryptKeyHandle): { module: CardModule; index: number
   return { module: state.card.module, index: state.container.index, keySpec: state.keySpec };
 }
 
-/** Per-round median of a/b over two sides of one interleaved section. */
-function roundRatio(a: number[], b: number[]): number {
-  return median(a.map((x, i) => x / b[i]));
-}
-
-/**
- * A token-call row. `exactly`: the calls must be exactly these functions, `goal` of them per
- * operation; otherwise at most `goal` calls per operation, whichever they are.
- */
-function callCase(name: string, c: CallCount, goal: number, exactly: string[] | null, floor?: number): CaseResult {
-  const per = (n: number): string => String(Number((n / c.ops).toFixed(2)));
-  const functions = Object.entries(c.functions).map(([f, n]) => `${f}×${per(n)}`).join(', ') || 'none';
-  const met = exactly ? c.perOp === goal && Object.keys(c.functions).sort().join(',') === [...exactly].sort().join(',') : c.perOp <= goal;
-  return {
-    case: name, rawLabel: 'raw floor', bridgeLabel: 'p11-ksp',
-    rawOpsPerSec: null, bridgeOpsPerSec: null, ratio: null,
-    goal: exactly ? `= ${goal} calls/op` : `≤ ${goal} call${goal === 1 ? '' : 's'}/op`, met,
-    calls: { perOp: c.perOp, functions, ...(floor !== undefined ? { floor } : {}) },
-  };
-}
-
 async function main(): Promise<number> {
   const started = performance.now();
   const ticksAtStart = cpuTicks();
@@ -161,6 +109,7 @@ async function main(): Promise<number> {
   const driver = new Pkcs11Minidriver({ modulePath: SOFTHSM2_MODULE });
   let raw: RawSide | undefined;
   let cng: CngSide | undefined;
+  let capi: CapiSide | undefined;
   try {
     // ---- setup: card, login, containers (through the bridge) -------------------------------------
     const card = await driver.openCard({ label: store.label });
@@ -173,11 +122,14 @@ async function main(): Promise<number> {
     const ecName = cmap[1]?.wszGuid;
     if (!rsaName || !ecName) throw new Error('the cmapfile does not name containers 0 and 1');
 
-    // ---- the CNG side: a smart card service on the same store, keys made through NCrypt* ----------
+    // ---- the front ends: a smart card service on the same store, keys made through NCrypt*, Crypt* --
     // Before the raw side looks up its key handles: presenting the PIN logs the application out and in
     // again (the bridge verifies a PIN every time it is presented), which voids private-key handles.
+    await installBenchService(SOFTHSM2_MODULE);
     log(`CNG: smart card service on the store; "${CNG_RSA_NAME}" (RSA-2048) and "${CNG_EC_NAME}" (ECDSA P-256) through NCryptCreatePersistedKey + NCryptFinalizeKey…`);
-    cng = await CngSide.open(SOFTHSM2_MODULE, store.pin, true);
+    cng = await CngSide.open(store.pin, true);
+    log(`CryptoAPI: "${CAPI_CONTAINER}" through CRYPT_NEWKEYSET (PIN as PP_KEYEXCHANGE_PIN) + CryptGenKey(AT_KEYEXCHANGE, RSA-2048)…`);
+    capi = await CapiSide.open(store.label, store.pin, true);
 
     // ---- the raw side: same module instance, own session, same keys by label -------------------
     raw = new RawSide(SOFTHSM2_MODULE, store.label, store.pin);
@@ -245,6 +197,32 @@ async function main(): Promise<number> {
     if (!(await ncryptDecrypt()).equals(plaintext) || !rawDecrypt().equals(plaintext) || !(await cardDecrypt()).equals(plaintext)) throw new Error('CNG RSA: NCryptDecrypt, CardRSADecrypt and raw C_Decrypt do not all give the plaintext back');
     log('sanity: NCryptSignHash / NCryptDecrypt and raw pkcs11js use the same CNG-made keys (RSA signatures identical, ECDSA verifies both ways, decryptions agree)');
 
+    // The CryptoAPI operations (a hash object per signature, its value set with HP_HASHVAL), the
+    // bridge call each makes, and raw pkcs11js on the CryptoAPI-made key. The ciphertext is made by
+    // node:crypto from the public key as the token holds it (not by the code under test), reversed to
+    // CryptoAPI's little-endian order.
+    const a = capi;
+    const capiCard = a.cardKey;
+    const capiKey = r.findByLabel(pk.CKO_PRIVATE_KEY, CAPI_CONTAINER);
+    const capiPub = r.findByLabel(pk.CKO_PUBLIC_KEY, CAPI_CONTAINER);
+    const capiSign = (): Promise<Buffer> => a.sign(hash);
+    const cardCapiRsa = (): Promise<Buffer> => capiCard.card.module.CardSignData({
+      dwVersion: 2, bContainerIndex: capiCard.container.index, dwKeySpec: capiCard.keySpec, dwSigningFlags: 0, aiHashAlg: CALG_SHA_256, pbData: hash,
+    });
+    const rawCapiRsa = (): Buffer => { p.C_SignInit(r.session, RSA_MECH, capiKey); return p.C_Sign(r.session, rsaInput, Buffer.allocUnsafe(256)); };
+    const capiCiphertext = publicEncrypt({ key: r.rsaPublicKey(capiPub), padding: constants.RSA_PKCS1_PADDING }, plaintext);
+    const capiCiphertextLe = Buffer.from(capiCiphertext).reverse();
+    const capiDecrypt = (): Promise<Buffer> => a.decrypt(capiCiphertextLe);
+    const cardCapiDecrypt = (): Promise<Buffer> => capiCard.card.module.CardRSADecrypt({
+      dwVersion: 2, bContainerIndex: capiCard.container.index, dwKeySpec: capiCard.keySpec, pbData: capiCiphertextLe, dwPaddingType: CARD_PADDING_PKCS1, pPaddingInfo: null,
+    });
+    const rawCapiDecrypt = (): Buffer => { p.C_DecryptInit(r.session, RSA_MECH, capiKey); return p.C_Decrypt(r.session, capiCiphertext, Buffer.allocUnsafe(256)); };
+
+    if (!Buffer.from(await capiSign()).reverse().equals(rawCapiRsa())) throw new Error('CryptoAPI RSA: CryptSignHash (reversed) and raw pkcs11js signatures differ (not the same key or input)');
+    if (!r.verify(RSA_MECH, capiPub, rsaInput, Buffer.from(await cardCapiRsa()).reverse())) throw new Error('CryptoAPI RSA: the CardSignData signature on the CryptoAPI key does not verify');
+    if (!(await capiDecrypt()).equals(plaintext) || !rawCapiDecrypt().equals(plaintext) || !(await cardCapiDecrypt()).equals(plaintext)) throw new Error('CryptoAPI RSA: CryptDecrypt, CardRSADecrypt and raw C_Decrypt do not all give the node:crypto plaintext back');
+    log('sanity: CryptSignHash / CryptDecrypt and raw pkcs11js use the same CryptoAPI-made key (signatures identical once reversed, node:crypto ciphertext decrypts on all three)');
+
     // ---- 3. single stream ------------------------------------------------------------------------
     try {
       log(`RSA-2048 single stream: ${CONFIG.rounds} rounds × ${CONFIG.rsaN} ops per side…`);
@@ -269,24 +247,25 @@ async function main(): Promise<number> {
       diagnostics.ecEstimateAfterSingleMs = tokenOf(card)?.dispatcher.estimate('sign:EC:256').ms;
     } catch (err) { errors.push(`ECDSA single stream: ${(err as Error).stack ?? err}`); }
 
-    // ---- 3b. the CNG front end, warm (key open, PIN cached), single stream ---------------------------
-    const cngCase = async (name: string, op: string, cardOp: string, n: number, warmup: number, sides: { raw: () => unknown; ncrypt: () => Promise<unknown>; card: () => Promise<unknown> }): Promise<void> => {
-      log(`${name}: ${CONFIG.rounds} rounds × ${n} ops per side (raw sync, ${op}, ${cardOp})…`);
-      const res = await interleave({ raw: syncBlock(sides.raw), ncrypt: sequentialBlock(sides.ncrypt), card: sequentialBlock(sides.card) }, n, CONFIG.rounds, warmup);
-      const { raw: rawOps, ncrypt: ncryptOps, card: cardOps } = res.opsPerSecond;
-      const row = caseFrom(name, 'raw pkcs11js sync', `await ${op}, sequential`, rawOps, ncryptOps, GOAL_SINGLE);
-      row.note = `${op} / await ${cardOp} on the same key (the front end's own cost, per-round median): ${roundRatio(ncryptOps, cardOps).toFixed(3)}; ${cardOp} / raw: ${roundRatio(cardOps, rawOps).toFixed(3)}`;
-      cases.push(row);
-    };
-    try {
-      await cngCase('NCryptSignHash RSA-2048 (PKCS#1, SHA-256) warm', 'NCryptSignHash', 'CardSignData', CONFIG.rsaN, CONFIG.rsaWarmup, { raw: rawCngRsa, ncrypt: ncryptRsa, card: cardCngRsa });
-    } catch (err) { errors.push(`NCryptSignHash RSA: ${(err as Error).stack ?? err}`); }
-    try {
-      await cngCase('NCryptSignHash ECDSA P-256 warm', 'NCryptSignHash', 'CardSignData', CONFIG.ecN, CONFIG.ecWarmup, { raw: rawCngEc, ncrypt: ncryptEc, card: cardCngEc });
-    } catch (err) { errors.push(`NCryptSignHash ECDSA: ${(err as Error).stack ?? err}`); }
-    try {
-      await cngCase('NCryptDecrypt RSA-2048 (PKCS#1 v1.5) warm', 'NCryptDecrypt', 'CardRSADecrypt', CONFIG.rsaN, CONFIG.rsaWarmup, { raw: rawDecrypt, ncrypt: ncryptDecrypt, card: cardDecrypt });
-    } catch (err) { errors.push(`NCryptDecrypt RSA: ${(err as Error).stack ?? err}`); }
+    // ---- 3b. the front ends, warm (key open, PIN cached), single stream -----------------------------
+    // One shape for every row (front-end-row.ts): raw sync, the front-end call, and the card call it makes.
+    const frontEndRows: [string, Parameters<typeof measureFrontEnd>[0], Parameters<typeof measureFrontEnd>[1]][] = [
+      ['NCryptSignHash RSA', { name: 'NCryptSignHash RSA-2048 (PKCS#1, SHA-256) warm', frontOp: 'NCryptSignHash', cardOp: 'CardSignData', n: CONFIG.rsaN, rounds: CONFIG.rounds, warmup: CONFIG.rsaWarmup, goal: GOAL_SINGLE },
+        { raw: rawCngRsa, front: ncryptRsa, card: cardCngRsa }],
+      ['NCryptSignHash ECDSA', { name: 'NCryptSignHash ECDSA P-256 warm', frontOp: 'NCryptSignHash', cardOp: 'CardSignData', n: CONFIG.ecN, rounds: CONFIG.rounds, warmup: CONFIG.ecWarmup, goal: GOAL_SINGLE },
+        { raw: rawCngEc, front: ncryptEc, card: cardCngEc }],
+      ['NCryptDecrypt RSA', { name: 'NCryptDecrypt RSA-2048 (PKCS#1 v1.5) warm', frontOp: 'NCryptDecrypt', cardOp: 'CardRSADecrypt', n: CONFIG.rsaN, rounds: CONFIG.rounds, warmup: CONFIG.rsaWarmup, goal: GOAL_SINGLE },
+        { raw: rawDecrypt, front: ncryptDecrypt, card: cardDecrypt }],
+      ['CryptSignHash RSA', { name: 'CryptSignHash RSA-2048 (AT_KEYEXCHANGE, CALG_SHA_256 via HP_HASHVAL) warm', frontOp: 'CryptSignHash', cardOp: 'CardSignData', n: CONFIG.rsaN, rounds: CONFIG.rounds, warmup: CONFIG.rsaWarmup, goal: GOAL_SINGLE },
+        { raw: rawCapiRsa, front: capiSign, card: cardCapiRsa }],
+      ['CryptDecrypt RSA', { name: 'CryptDecrypt RSA-2048 (AT_KEYEXCHANGE, PKCS#1 v1.5) warm', frontOp: 'CryptDecrypt', cardOp: 'CardRSADecrypt', n: CONFIG.rsaN, rounds: CONFIG.rounds, warmup: CONFIG.rsaWarmup, goal: GOAL_SINGLE },
+        { raw: rawCapiDecrypt, front: capiDecrypt, card: cardCapiDecrypt }],
+    ];
+    for (const [what, row, sides] of frontEndRows) {
+      try {
+        cases.push(await measureFrontEnd(row, sides, log));
+      } catch (err) { errors.push(`${what}: ${(err as Error).stack ?? err}`); }
+    }
 
     // ---- 4. several in flight (RSA) ----------------------------------------------------------------
     const lanes = Array.from({ length: Math.max(...CONFIG.inFlight) }, () => r.openSession());
@@ -333,6 +312,8 @@ async function main(): Promise<number> {
       cases.push(callCase('Token calls per warm NCryptSignHash RSA-2048', spy.cng.signRsa, GOAL_CALLS, sign, floor));
       cases.push(callCase('Token calls per warm NCryptSignHash ECDSA P-256', spy.cng.signEcdsa, GOAL_CALLS, sign, floor));
       cases.push(callCase('Token calls per warm NCryptDecrypt RSA-2048', spy.cng.decryptRsa, GOAL_CALLS, ['C_DecryptInit', 'C_Decrypt'], floor));
+      cases.push(callCase('Token calls per warm CryptSignHash RSA-2048', spy.capi.signRsa, GOAL_CALLS, sign, floor));
+      cases.push(callCase('Token calls per warm CryptDecrypt RSA-2048', spy.capi.decryptRsa, GOAL_CALLS, ['C_DecryptInit', 'C_Decrypt'], floor));
       const opens = spy.cng.openKey;
       const open = callCase('Token calls per NCryptOpenKey of a known name, warm cache', opens, GOAL_OPEN_CALLS, null);
       const cardCalls = opens.card;
@@ -371,7 +352,9 @@ async function main(): Promise<number> {
   } catch (err) {
     errors.push(`setup: ${(err as Error).stack ?? err}`);
   } finally {
+    await capi?.close().catch((err: unknown) => { errors.push(`CryptoAPI close: ${(err as Error).stack ?? err}`); });
     await cng?.close().catch((err: unknown) => { errors.push(`CNG close: ${(err as Error).stack ?? err}`); });
+    await removeBenchService().catch((err: unknown) => { errors.push(`service close: ${(err as Error).stack ?? err}`); });
     raw?.close();
     await driver.close();
     store.remove();
@@ -412,7 +395,7 @@ function markdown(j: {
 }): string {
   const L: string[] = [];
   const m = j.machine;
-  L.push('# p11-ksp bench: minidriver bridge and CNG front end vs raw pkcs11js (SoftHSM2)', '');
+  L.push('# p11-ksp bench: minidriver bridge, CNG and CryptoAPI front ends vs raw pkcs11js (SoftHSM2)', '');
   L.push(`- machine: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB, ${m.os}`);
   L.push(`- node ${m.node}, pkcs11js ${m.pkcs11js}, SoftHSM ${m.softhsm}, libuv threadpool ${m.uvThreadpoolSize}`);
   L.push(`- date: ${m.date}; run took ${j.elapsedS} s; CPU steal during the run ${m.stealPercentDuringRun}%, load average at end ${m.loadAverageAtEnd}`);
@@ -440,7 +423,7 @@ function markdown(j: {
   L.push('');
   for (const c of j.cases) if (c.note) L.push(`- ${c.case}: ${c.note}`);
   if (j.cases.some((c) => c.note)) L.push('');
-  L.push('Raw = pkcs11js on the same module instance, same key (found by CKA_LABEL), same mechanism and input bytes, C_SignInit + C_Sign (C_DecryptInit + C_Decrypt) with a fresh output buffer per call. The p11-ksp column is the bridge (CardSignData) in the first rows, and the CNG front end in the NCrypt* rows: keys made with NCryptCreatePersistedKey + NCryptFinalizeKey through the smart card service, opened, PIN cached, padding info a constant; their notes give the front end\'s own cost against the bridge call it makes on the same key. "In flight" rows compare against raw **sync single stream**; the "(context)" rows put something else than p11-ksp in that column: raw C_SignAsync with K sessions, or the raw sync call inside an awaited async function (what any Promise-returning API costs, the ceiling for an async API).', '');
+  L.push('Raw = pkcs11js on the same module instance, same key (found by CKA_LABEL), same mechanism and input bytes, C_SignInit + C_Sign (C_DecryptInit + C_Decrypt) with a fresh output buffer per call. The p11-ksp column is the bridge (CardSignData) in the first rows, the CNG front end in the NCrypt* rows (keys made with NCryptCreatePersistedKey + NCryptFinalizeKey through the smart card service, opened, PIN cached, padding info a constant) and the CryptoAPI front end in the Crypt* rows (a container made with CRYPT_NEWKEYSET + CryptGenKey(AT_KEYEXCHANGE) through the same service, the PIN given as PP_KEYEXCHANGE_PIN, acquired silently, key got with CryptGetUserKey; CryptSignHash includes CryptCreateHash + CryptSetHashParam(HP_HASHVAL) + CryptDestroyHash per signature; CryptDecrypt takes a node:crypto PKCS#1 v1.5 ciphertext reversed to little-endian); their notes give the front end\'s own cost against the bridge call it makes on the same key. "In flight" rows compare against raw **sync single stream**; the "(context)" rows put something else than p11-ksp in that column: raw C_SignAsync with K sessions, or the raw sync call inside an awaited async function (what any Promise-returning API costs, the ceiling for an async API).', '');
 
   L.push('## Spread of the per-round ratios', '', '| case | rounds | median | ~95% CI of median | quartiles | min | max |', '|---|---:|---:|---|---|---:|---:|');
   for (const c of j.cases) {
@@ -453,13 +436,14 @@ function markdown(j: {
 
   if (j.spy) {
     L.push('## Token calls per operation (pkcs11-spy)', '');
-    L.push(`Child process: the bridge and the CNG front end's smart card service loaded pkcs11-spy.so over SoftHSM2; one warm-up operation (key opened; for CNG the provider's NCRYPT_PIN_PROPERTY presented and cached), then ${j.spy.rsa.ops} operations between two marks in the log. NCryptOpenKey opens the RSA key by its name and frees the handle (NCryptFreeObject is host-only).`, '');
+    L.push(`Child process: the bridge and the smart card service of the CNG and CryptoAPI front ends loaded pkcs11-spy.so over SoftHSM2; one warm-up operation (key opened; for CNG the provider's NCRYPT_PIN_PROPERTY presented and cached; for CryptoAPI the context acquired, PP_KEYEXCHANGE_PIN set, CryptGetUserKey), then ${j.spy.rsa.ops} operations between two marks in the log. NCryptOpenKey opens the RSA key by its name and frees the handle (NCryptFreeObject is host-only).`, '');
     L.push('| what | calls | calls/op | functions |', '|---|---:|---:|---|');
     const row = (name: string, c: CallCount): string => `| ${name} | ${c.calls} | ${c.perOp} | ${Object.entries(c.functions).map(([f, n]) => `${f} ×${n}`).join(', ') || 'none'} |`;
     L.push(
       row('bridge CardSignData RSA-2048', j.spy.rsa), row('bridge CardSignData ECDSA P-256', j.spy.ecdsa), row('raw pkcs11js RSA-2048 (floor)', j.spy.rawRsa),
       row('NCryptSignHash RSA-2048 (PKCS#1, SHA-256), warm', j.spy.cng.signRsa), row('NCryptSignHash ECDSA P-256, warm', j.spy.cng.signEcdsa),
-      row('NCryptDecrypt RSA-2048 (PKCS#1 v1.5), warm', j.spy.cng.decryptRsa), row('NCryptOpenKey of a known name, warm cache', j.spy.cng.openKey), '',
+      row('NCryptDecrypt RSA-2048 (PKCS#1 v1.5), warm', j.spy.cng.decryptRsa), row('NCryptOpenKey of a known name, warm cache', j.spy.cng.openKey),
+      row('CryptSignHash RSA-2048 (AT_KEYEXCHANGE, SHA-256 via HP_HASHVAL), warm', j.spy.capi.signRsa), row('CryptDecrypt RSA-2048 (PKCS#1 v1.5), warm', j.spy.capi.decryptRsa), '',
     );
     const card = j.spy.cng.openKey.card;
     if (card) L.push(`The same ${j.spy.cng.openKey.ops} NCryptOpenKey calls at the minidriver level: ${Object.entries(card).map(([f, n]) => `${f} ×${n}`).join(', ') || 'no card call'}.`, '');

@@ -1,9 +1,9 @@
 // Token calls per operation, counted by OpenSC's pkcs11-spy in a child process: the bridge (and the
-// CNG front end's smart card service) load the spy as their module (PKCS11SPY = the real SoftHSM2),
+// smart card service of the CNG and CryptoAPI front ends) load the spy as their module (PKCS11SPY = the real SoftHSM2),
 // run the operation once to warm it (key opened, PIN presented), then the log between two marks (byte
 // offsets; the spy flushes after every call) holds exactly the calls of N operations.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { constants, createHash, publicEncrypt } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NCRYPT_PAD_PKCS1_FLAG, NCRYPT_SILENT_FLAG } from '../ksp/constants.js';
@@ -15,6 +15,8 @@ import { type CardModule, ENTRY_POINT_VERSIONS } from '../minidriver/card-module
 import { AT_ECDSA_P256, AT_KEYEXCHANGE, CALG_SHA_256 } from '../minidriver/constants.js';
 import { Pkcs11Minidriver } from '../pkcs11-bridge/driver.js';
 import { pk } from '../pkcs11-bridge/pkcs11.js';
+import { installBenchService, removeBenchService } from './bench-service.js';
+import { CapiSide } from './capi-side.js';
 import { CNG_RSA_NAME, CngSide } from './cng-side.js';
 import { RawSide } from './raw-side.js';
 import { PKCS11_SPY_MODULE, SOFTHSM2_MODULE } from './softhsm-store.js';
@@ -45,6 +47,13 @@ export interface SpyResult {
     decryptRsa: CallCount;
     /** NCryptOpenKey of a known name on a warm cache (and NCryptFreeObject, which is host-only). */
     openKey: CallCount;
+  };
+  /** The CryptoAPI front end, warm: context acquired, exchange key got, PIN cached. */
+  capi: {
+    /** CryptCreateHash + CryptSetHashParam(HP_HASHVAL) + CryptSignHash(AT_KEYEXCHANGE) + CryptDestroyHash. */
+    signRsa: CallCount;
+    /** CryptDecrypt, PKCS#1 v1.5, with the AT_KEYEXCHANGE key. */
+    decryptRsa: CallCount;
   };
   logBytes: number;
 }
@@ -106,6 +115,7 @@ export async function spyChildMain(): Promise<void> {
   const driver = new Pkcs11Minidriver({ modulePath: PKCS11_SPY_MODULE });
   const raw = { side: undefined as RawSide | undefined };
   let cngSide: CngSide | undefined;
+  let capiSide: CapiSide | undefined;
   try {
     const card = await driver.openCard({ label });
     await card.CardAuthenticatePin('user', Buffer.from(pin));
@@ -137,7 +147,8 @@ export async function spyChildMain(): Promise<void> {
 
     // The CNG front end over the same spy: keys the parent made with NCryptCreatePersistedKey, opened
     // by name here; the provider's PIN (NCRYPT_PIN_PROPERTY) is presented by the first warm-up.
-    cngSide = await CngSide.open(PKCS11_SPY_MODULE, pin, false);
+    await installBenchService(PKCS11_SPY_MODULE);
+    cngSide = await CngSide.open(pin, false);
     const cng = cngSide;
     const signRsa = await window(() => NCryptSignHash(cng.rsa, { pszAlgId: 'SHA256' }, hash, NCRYPT_PAD_PKCS1_FLAG));
     const signEcdsa = await window(() => NCryptSignHash(cng.ec, null, hash));
@@ -147,10 +158,22 @@ export async function spyChildMain(): Promise<void> {
     const cngCard = rsaState.kind === 'persisted' ? rsaState.card.module : undefined;
     const openKey = await window(async () => NCryptFreeObject(await NCryptOpenKey(cng.prov, CNG_RSA_NAME, 0, NCRYPT_SILENT_FLAG)), cngCard);
 
-    const result: SpyResult = { rsa, ecdsa, rawRsa, cng: { signRsa, signEcdsa, decryptRsa, openKey }, logBytes: mark() };
+    // The CryptoAPI front end over the same service: the container the parent made with
+    // CRYPT_NEWKEYSET + CryptGenKey, acquired by name, PP_KEYEXCHANGE_PIN set, CryptGetUserKey.
+    capiSide = await CapiSide.open(label, pin, false);
+    const capi = capiSide;
+    const capiSign = await window(() => capi.sign(hash));
+    const capiCiphertext = publicEncrypt({ key: capi.cardKey.publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from('p11-ksp spy')).reverse();
+    const capiDecrypt = await window(() => capi.decrypt(capiCiphertext));
+
+    const result: SpyResult = {
+      rsa, ecdsa, rawRsa, cng: { signRsa, signEcdsa, decryptRsa, openKey }, capi: { signRsa: capiSign, decryptRsa: capiDecrypt }, logBytes: mark(),
+    };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
+    await capiSide?.close();
     await cngSide?.close();
+    await removeBenchService();
     raw.side?.close();
     await driver.close();
   }

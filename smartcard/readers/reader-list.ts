@@ -70,6 +70,17 @@ interface DriverSlot {
 }
 
 /**
+ * The reader lists of the drivers that answered. A driver that fails (a remote HSM gone, a module whose
+ * daemon died) lists no readers, as a PC/SC reader that was unplugged: the other drivers' cards stay
+ * usable, and that driver's cards are gone until it answers again. Only when every driver fails is
+ * there nothing to show, and the first failure is the answer.
+ */
+function listedReaders(results: PromiseSettledResult<CardReaderState[]>[]): CardReaderState[][] {
+  if (results.length > 0 && results.every((r) => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
+  return results.map((r) => (r.status === 'fulfilled' ? r.value : []));
+}
+
+/**
  * The driver factory is given by the caller (the package entry point wires the PKCS#11 bridge in):
  * smartcard/ never imports pkcs11-bridge/, so a second kind of driver drops in unchanged.
  */
@@ -99,7 +110,7 @@ export class ReaderService {
   async snapshot(): Promise<ReaderEntry[]> {
     const slots = this.driverSlots('SCardListReaders');
     // Drivers are independent: list them in parallel, but merge in registration order (stable names).
-    const lists = await Promise.all(slots.map((slot) => slot.driver.listReaders()));
+    const lists = listedReaders(await Promise.allSettled(slots.map((slot) => slot.driver.listReaders())));
     const taken = new Set<string>();
     const entries: ReaderEntry[] = [];
     lists.forEach((readers, i) => {

@@ -208,6 +208,9 @@ describe('remote HSMs: several HSMs (two p11-kit servers and a local SoftHSM2) a
 
     // Reopening by name finds only what is really there: the shared name now means HSM B's key.
     assert.equal(await signerOf(SHARED), Y.label);
+    // Listing goes on over the HSMs that are still there.
+    const listed = await NCryptEnumKeys(prov!, null, NCRYPT_SILENT_FLAG);
+    assert.ok(listed.some((k) => k.pszName === SHARED), 'the keys of the HSMs still there are listed');
 
     // The server comes back. p11-kit's client answers CKR_DEVICE_ERROR until it is initialised again,
     // so new handles come from a new service on a freshly loaded client.

@@ -15,6 +15,8 @@
  *                                    NTE_NOT_FOUND (`provider remove` of a name not registered)
  *   7  unsupported                   SCARD_E_UNSUPPORTED_FEATURE, NTE_NOT_SUPPORTED
  *   8  exists already                NTE_EXISTS (`provider add` of a registered name without --replace)
+ *   9  conformance failures          `conformance run` finished and at least one case failed
+ *  10  signature invalid             `verify`: the signature does not match (NTE_BAD_SIGNATURE)
  *  130 cancelled (Ctrl+C at a prompt or during a command), the shell's 128 + SIGINT
  */
 import type { WindowsCodeName } from '../minidriver/codes.js';
@@ -30,6 +32,8 @@ export const ExitCode = {
   NOT_FOUND: 6,
   UNSUPPORTED: 7,
   EXISTS: 8,
+  CONFORMANCE_FAILED: 9,
+  SIGNATURE_INVALID: 10,
   CANCELLED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -47,6 +51,7 @@ const BY_CODE: ReadonlyMap<WindowsCodeName, ExitCode> = new Map<WindowsCodeName,
   ['SCARD_E_UNSUPPORTED_FEATURE', ExitCode.UNSUPPORTED],
   ['NTE_NOT_SUPPORTED', ExitCode.UNSUPPORTED],
   ['NTE_EXISTS', ExitCode.EXISTS],
+  ['NTE_BAD_SIGNATURE', ExitCode.SIGNATURE_INVALID],
   ['SCARD_W_CANCELLED_BY_USER', ExitCode.CANCELLED],
 ]);
 

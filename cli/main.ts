@@ -10,6 +10,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { installTerminalUserInterface } from '../smartcard/terminal-ui.js';
+import { conformanceCommands } from './commands/conformance.js';
 import { demoCommand, type DemoOptions } from './commands/demo.js';
 import { initCommand, type InitOptions } from './commands/init.js';
 import {
@@ -17,6 +18,15 @@ import {
   type ProviderListOptions, providerRemoveCommand, type ProviderRemoveOptions,
 } from './commands/provider.js';
 import { readersCommand, type ReadersOptions } from './commands/readers.js';
+import { cacheClearCommand, type CacheClearOptions, cacheShowCommand, type CacheShowOptions } from './commands/cache.js';
+import { cardsCommand, type CardsOptions } from './commands/cards.js';
+import { certsCommand, type CertsOptions } from './commands/certs.js';
+import {
+  containersCreateCommand, type ContainersCreateOptions, containersDeleteCommand, type ContainersDeleteOptions, containersListCommand,
+  type ContainersListOptions, CREATE_ALGORITHMS,
+} from './commands/containers.js';
+import { signCommand, type SignOptions } from './commands/sign.js';
+import { verifyCommand, type VerifyOptions } from './commands/verify.js';
 import { ExitCode, exitCodeFor, UsageError } from './exit-codes.js';
 import { DEFAULT_TOKEN_LABEL } from '../home.js';
 import { Output } from './output.js';
@@ -108,6 +118,88 @@ function providerCommands(program: Command): void {
     .action(action<ProviderImportOptions>(providerImportCommand, (o) => o.json === true));
 }
 
+/** --bits: a whole positive number (the card's CP_CARD_KEYSIZES decides which ones it takes). */
+function parseBits(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a key size in bits, such as 2048');
+  return n;
+}
+
+const MODULE_HELP = 'a PKCS#11 module to use instead of the registered providers / embedded store';
+const READER_HELP = 'the reader whose card to use (names as `p11-ksp readers` shows them)';
+const PIN_FILE_HELP = 'read the user PIN from the first line of this file (else a hidden prompt on a terminal)';
+
+function containerCommands(program: Command): void {
+  const containers = program.command('containers')
+    .description('list, create and delete key containers on the cards present (CNG: NCryptEnumKeys, NCryptCreatePersistedKey, NCryptDeleteKey)');
+
+  containers.command('list')
+    .description('containers with their keys: key spec, algorithm, bits, certificate; * marks the default container')
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--json', 'print one JSON object (schema p11-ksp/containers/v1)')
+    .action(action<ContainersListOptions>(containersListCommand, (o) => o.json === true));
+
+  containers.command('create <name>')
+    .description('generate a key pair on the card in a new container (exit 8 if the name is taken, unless --overwrite)')
+    .addOption(new Option('--algorithm <alg>', 'key algorithm').choices([...CREATE_ALGORITHMS]).default('RSA'))
+    .option('--bits <n>', 'RSA key size (default 2048)', parseBits)
+    .addOption(new Option('--key-spec <spec>', 'RSA key slot (default exchange)').choices(['exchange', 'signature']))
+    .option('--overwrite', 'replace a container of the same name')
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--pin-file <file>', PIN_FILE_HELP)
+    .action(actionWithArg<ContainersCreateOptions>(containersCreateCommand));
+
+  containers.command('delete <name>')
+    .description('delete a container and its keys from the card (exit 6 if there is none)')
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--pin-file <file>', PIN_FILE_HELP)
+    .action(actionWithArg<ContainersDeleteOptions>(containersDeleteCommand));
+}
+
+function signingCommands(program: Command): void {
+  const hashOption = (): Option => new Option('--hash <alg>', 'hash the data with').choices(['sha256', 'sha384', 'sha512', 'sha1']).default('sha256');
+  const paddingOption = (): Option => new Option('--padding <pad>', 'RSA signature padding (default pkcs1; not for ECDSA keys)').choices(['pkcs1', 'pss']);
+
+  program.command('sign')
+    .description('hash a file and sign the hash with a card key (NCryptSignHash); RSA big-endian, ECDSA r||s')
+    .requiredOption('--key <container>', 'the container whose key signs')
+    .requiredOption('--in <file>', 'the data to sign ("-" for standard input)')
+    .requiredOption('--out <file>', 'where to write the signature ("-" for standard output)')
+    .addOption(hashOption())
+    .addOption(paddingOption())
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--pin-file <file>', PIN_FILE_HELP)
+    .action(action<SignOptions>(signCommand));
+
+  program.command('verify')
+    .description('check a signature with a card key (NCryptVerifySignature): exit 0 valid, 10 invalid')
+    .requiredOption('--key <container>', 'the container whose key signed')
+    .requiredOption('--signature <file>', 'the signature, as `p11-ksp sign` writes it')
+    .requiredOption('--in <file>', 'the signed data ("-" for standard input)')
+    .addOption(hashOption())
+    .addOption(paddingOption())
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .action(action<VerifyOptions>(verifyCommand));
+}
+
+function cacheCommands(program: Command): void {
+  const cache = program.command('cache')
+    .description('the global data cache of public card data in P11KSP_HOME/cache');
+  cache.command('show')
+    .description('items cached per card GUID, their sizes and freshness counters (PINs are never listed: see the output)')
+    .option('--json', 'print one JSON object (schema p11-ksp/cache/v1)')
+    .action(action<CacheShowOptions>(cacheShowCommand, (o) => o.json === true));
+  cache.command('clear')
+    .description('empty the global data cache, or only one card\'s items')
+    .option('--card <guid>', 'only this card (its GUID as `p11-ksp cards` shows it)')
+    .action(action<CacheClearOptions>(cacheClearCommand));
+}
+
 function buildProgram(): Command {
   const program = refusePinOptions(new Command('p11-ksp'))
     .description('The Windows smart-card key-storage model (card minidriver, CNG KSP, CryptoAPI CSP) on any PKCS#11 token')
@@ -119,9 +211,11 @@ function buildProgram(): Command {
       'With no configuration p11-ksp keeps its own SoftHSM2 token store in P11KSP_HOME',
       '(default $XDG_DATA_HOME/p11-ksp or ~/.local/share/p11-ksp). Set P11KSP_SOFTHSM_MODULE',
       'to use another libsofthsm2.so. PINs are read at a hidden prompt or from a file, never from argv.',
+      'Listings take --json (one document with a "schema" field; docs/cli-json.md).',
       '',
       'Exit codes: 0 ok, 1 failure, 2 usage, 3 PIN incorrect, 4 PIN blocked, 5 no card,',
-      '6 not found, 7 unsupported, 8 exists already, 130 cancelled.',
+      '6 not found, 7 unsupported, 8 exists already, 9 conformance failures,',
+      '10 signature invalid, 130 cancelled.',
     ].join('\n'));
 
   program.command('init')
@@ -145,7 +239,27 @@ function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(action<ReadersOptions>(readersCommand, (o) => o.json === true));
 
+  program.command('cards')
+    .description('the cards present: reader, ATR, label, serial, card GUID, serving registration, free containers, PIN facts')
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--json', 'print one JSON object (schema p11-ksp/cards/v1)')
+    .action(action<CardsOptions>(cardsCommand, (o) => o.json === true));
+
+  containerCommands(program);
+
+  program.command('certs')
+    .description('certificates of the card keys: subject, issuer, serial, validity, SHA-1 thumbprint, container, key spec')
+    .option('--module <path>', MODULE_HELP)
+    .option('--reader <name>', READER_HELP)
+    .option('--export <dir>', 'also write each as <container>-<keyspec>.cer (DER) in this folder')
+    .option('--json', 'print one JSON object (schema p11-ksp/certs/v1)')
+    .action(action<CertsOptions>(certsCommand, (o) => o.json === true));
+
+  signingCommands(program);
+  cacheCommands(program);
   providerCommands(program);
+  conformanceCommands(program);
   return program;
 }
 

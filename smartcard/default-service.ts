@@ -39,3 +39,18 @@ export async function setDefaultSmartCardService(service: SmartCardService | nul
     if (old && old !== service) await old.close();
   }
 }
+
+/**
+ * Puts `service` in place for a while and returns a function that puts the previous one back, open
+ * (the conformance runner lends the process to its target this way). Neither is closed here: the
+ * borrower closes its own service; the application's stays as it was. Restoring after someone else
+ * replaced the borrowed service leaves theirs in place.
+ */
+export function borrowDefaultSmartCardService(service: SmartCardService): () => void {
+  const previous = shared;
+  const lent = Promise.resolve(service);
+  shared = lent;
+  return () => {
+    if (shared === lent) shared = previous;
+  };
+}

@@ -104,3 +104,27 @@ export interface CacheDocument {
   /** What cannot be shown from another process, and why. */
   perProcess: { dataCache: string; pinCache: string };
 }
+
+/** `readers --json`: the readers (PKCS#11 slots) of one module and the card (token) in each. */
+export interface ReaderJson {
+  reader: string;
+  cardPresent: boolean;
+  /** False for a blank token (present but not initialised): not a card yet. */
+  initialised: boolean;
+  card: { label: string; serial: string; manufacturer: string; model: string } | null;
+}
+
+export interface ReadersDocument {
+  schema: 'p11-ksp/readers/v1';
+  module: string;
+  /** The embedded store's folder, when the module is the embedded SoftHSM2. */
+  home?: string;
+  readers: ReaderJson[];
+}
+
+/** `provider list --json`: registrations in precedence order, and files that could not be read. */
+export interface ProvidersDocument {
+  schema: 'p11-ksp/providers/v1';
+  providers: unknown[];
+  problems: { file: string; error: string }[];
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The test suite in two passes, run after `npm run build`:
-//   1. every test (dist/test), tokens in this process's SoftHSM2 (mocha as configured in .mocharc);
+// The test suite in three passes, run after `npm run build`:
+//   1. every test (dist/test) but the conformance runs, tokens in this process's SoftHSM2 (mocha as
+//      configured in .mocharc);
 //   2. the CNG and CryptoAPI suites again, their SoftHSM2 tokens reached through p11-kit's client
 //      module and a `p11-kit server` (P11KSP_TEST_TRANSPORT=p11kit-remote, see
-//      test/smartcard/service-helpers.ts).
+//      test/smartcard/service-helpers.ts);
+//   3. the conformance runner on its three targets (test/conformance/run-*.test.ts), in its own process.
 // Each pass's output streams through; the summary reporter's "N passed, N failed" line of each pass is
-// read from it, and the last line printed is the sum of both. Exit status: 0 only if nothing failed.
+// read from it, and the last line printed is the sum of all. Exit status: 0 only if nothing failed.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,6 +18,7 @@ const mochaBin = createRequire(import.meta.url).resolve('mocha/bin/mocha.js');
 const SUMMARY = /^(\d+) passed, (\d+) failed$/;
 
 const passes = [
+  // .mocharc leaves out the conformance runs: they run the whole suite in a process of their own.
   { name: 'local SoftHSM2', args: [], env: {} },
   // .mocharc's spec is merged with paths given on the command line, so pass 2 runs without it and
   // names its reporter and timeout itself.
@@ -23,6 +26,14 @@ const passes = [
     name: 'remote HSM (p11-kit)',
     args: ['--no-config', '--reporter', 'test/support/summary-reporter.cjs', '--timeout', '120000', '--recursive', 'dist/test/ksp', 'dist/test/csp-legacy'],
     env: { P11KSP_TEST_TRANSPORT: 'p11kit-remote' },
+  },
+  // The conformance runner against SoftHSM2, the emulated card and the remote HSM, as a user runs it:
+  // alone in its process. It lends itself the process's default service, loads the PIN-counter shim
+  // with its own settings and blocks PINs, none of which may meet another suite's tokens or modules.
+  {
+    name: 'conformance runs',
+    args: ['--no-config', '--reporter', 'test/support/summary-reporter.cjs', '--timeout', '120000', 'dist/test/conformance/run-*.test.js'],
+    env: {},
   },
 ];
 

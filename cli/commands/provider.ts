@@ -19,6 +19,7 @@ import {
 } from '../../smartcard/registry/index.js';
 import { UsageError } from '../exit-codes.js';
 import { resolveHome } from '../../home.js';
+import type { ProvidersDocument } from '../json-schema.js';
 import type { Output } from '../output.js';
 
 export interface ProviderAddOptions extends MatchCriteria {
@@ -158,7 +159,8 @@ export async function providerListCommand(options: ProviderListOptions, out: Out
   const providers = rankForListing(registrations);
   for (const p of problems) out.note(`skipped ${p.file}: ${p.error}`);
   if (options.json) {
-    out.document({ providers, problems });
+    const document: ProvidersDocument = { schema: 'p11-ksp/providers/v1', providers, problems };
+    out.document(document);
     return;
   }
   if (providers.length === 0) {

@@ -9,19 +9,12 @@
 import type { CardReaderState } from '../../minidriver/card-module.js';
 import { Pkcs11Minidriver } from '../../pkcs11-bridge/index.js';
 import { prepareHome } from '../../home.js';
+import type { ReaderJson, ReadersDocument } from '../json-schema.js';
 import type { Output } from '../output.js';
 
 export interface ReadersOptions {
   json?: boolean;
   module?: string;
-}
-
-interface ReaderJson {
-  reader: string;
-  cardPresent: boolean;
-  /** False for a blank token (present but not initialised): not a card yet. */
-  initialised: boolean;
-  card: { label: string; serial: string; manufacturer: string; model: string } | null;
 }
 
 function toJson(r: CardReaderState): ReaderJson {
@@ -52,7 +45,8 @@ export async function readersCommand(options: ReadersOptions, out: Output): Prom
     await driver.close();
   }
   if (options.json) {
-    out.document({ module: modulePath, ...(home ? { home } : {}), readers });
+    const document: ReadersDocument = { schema: 'p11-ksp/readers/v1', module: modulePath, ...(home ? { home } : {}), readers };
+    out.document(document);
     return;
   }
   out.line(`Module ${modulePath}${home ? ` (store ${home})` : ''}: ${readers.length} reader(s)`);

@@ -6,7 +6,7 @@ import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CardsDocument } from '../../cli/json-schema.js';
-import { createSoftHsm, runPkcs11Tool, SOFTHSM2_MODULE } from '../rigs/index.js';
+import { runPkcs11Tool, SOFTHSM2_MODULE, SoftHsmRig } from '../rigs/index.js';
 import { runCli, runInTerminal, tempDir, writePinFile } from './harness.js';
 
 const LABEL = 'cli-prompt';
@@ -15,16 +15,16 @@ const PIN = 'typed-at-prompt-61f0';
 describe('p11-ksp sign at a hidden PIN prompt', function () {
   this.timeout(120_000);
   const tmp = tempDir();
-  const env = { P11KSP_HOME: join(tmp.dir, 'home') };
+  // A store of its own: `cards` opens every card its process sees (see SoftHsmRig.private).
+  const store = SoftHsmRig.private();
+  const env = { P11KSP_HOME: join(tmp.dir, 'home'), SOFTHSM2_CONF: store.confPath };
   const m = ['--module', SOFTHSM2_MODULE];
   const data = join(tmp.dir, 'data');
   after(() => tmp.remove());
 
   before(async () => {
-    const rig = createSoftHsm();
-    if (!rig.tokens.some((t) => t.label === LABEL)) rig.addToken({ label: LABEL, pin: PIN });
+    store.addToken({ label: LABEL, pin: PIN });
     writeFileSync(data, 'signed after typing the PIN\n');
-    // --reader: other suites' tokens may share the SoftHSM2 store.
     const cards = JSON.parse((await runCli(['cards', '--json', ...m], env)).stdout) as CardsDocument;
     const reader = cards.cards.find((c) => c.label === LABEL)!.reader;
     const made = await runCli(['containers', 'create', 'prompt-key', '--reader', reader, '--pin-file', writePinFile(tmp.dir, 'pin', PIN), ...m], env);
@@ -41,7 +41,7 @@ describe('p11-ksp sign at a hidden PIN prompt', function () {
     assert.match(screen, /256-byte signature written to/);
 
     const spki = join(tmp.dir, 'key.der');
-    runPkcs11Tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--read-object', '--type', 'pubkey', '--label', 'prompt-key', '-o', spki]);
+    runPkcs11Tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--read-object', '--type', 'pubkey', '--label', 'prompt-key', '-o', spki], store.env());
     const key = createPublicKey({ key: readFileSync(spki), format: 'der', type: 'spki' });
     assert.equal(verifySignature('sha256', readFileSync(data), key, readFileSync(sig)), true);
   });

@@ -56,7 +56,8 @@ describe('p11-ksp init, readers and demo on the embedded store', function () {
   it('readers --json parses and lists the initialised token', async () => {
     const r = await run(['readers', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const doc = JSON.parse(r.stdout) as { home: string; readers: { initialised: boolean; card: { label: string; serial: string } | null }[] };
+    const doc = JSON.parse(r.stdout) as { schema: string; home: string; readers: { initialised: boolean; card: { label: string; serial: string } | null }[] };
+    assert.equal(doc.schema, 'p11-ksp/readers/v1');
     assert.equal(doc.home, home);
     const cards = doc.readers.filter((x) => x.initialised);
     assert.equal(cards.length, 1);

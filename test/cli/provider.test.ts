@@ -51,7 +51,9 @@ describe('p11-ksp provider', function () {
   const list = async (): Promise<ListJson> => {
     const r = await run(['list', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as ListJson;
+    const doc = JSON.parse(r.stdout) as ListJson & { schema: string };
+    assert.equal(doc.schema, 'p11-ksp/providers/v1');
+    return doc;
   };
 
   beforeEach(() => {

@@ -8,7 +8,7 @@ import { createHash, createPublicKey, type KeyObject, verify as verifySignature 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CacheDocument, CardsDocument, CertsDocument, ContainersDocument } from '../../cli/json-schema.js';
-import { configurePinCounterShim, createSoftHsm, listObjects, readKey, runPkcs11Tool, SOFTHSM2_MODULE } from '../rigs/index.js';
+import { buildPinCounterShim, listObjects, pinCounterEnv, runPkcs11Tool, SOFTHSM2_MODULE, SoftHsmRig } from '../rigs/index.js';
 import { type CliResult, MAIN_JS, runCli, tempDir, writePinFile } from './harness.js';
 
 const LABEL = 'cli-verbs';
@@ -19,6 +19,15 @@ function ok(r: CliResult): CliResult {
   return r;
 }
 
+/**
+ * This file's tokens live in a SoftHSM2 store of their own: `cards` opens every card its CLI process
+ * sees, and opening a fresh token writes its card file system, which other suites' tokens in the
+ * shared store must not get. Only child processes (the CLI, pkcs11-tool) see this store.
+ */
+const STORE = SoftHsmRig.private();
+const STORE_ENV = { SOFTHSM2_CONF: STORE.confPath };
+const tool = (args: string[]): string => runPkcs11Tool(args, STORE.env());
+
 function json<T>(r: CliResult): T {
   return JSON.parse(ok(r).stdout) as T; // stdout is exactly one JSON document
 }
@@ -26,7 +35,7 @@ function json<T>(r: CliResult): T {
 /** The RSA public key pkcs11-tool reads for a label (SubjectPublicKeyInfo), as node:crypto uses it. */
 function rsaPublicKeyOf(label: string, dir: string): KeyObject {
   const file = join(dir, `${label}.spki.der`);
-  runPkcs11Tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--read-object', '--type', 'pubkey', '--label', label, '-o', file]);
+  tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--read-object', '--type', 'pubkey', '--label', label, '-o', file]);
   return createPublicKey({ key: readFileSync(file), format: 'der', type: 'spki' });
 }
 
@@ -37,14 +46,15 @@ const CURVES_BY_OID: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * An EC public key as graphene reads it (CKA_EC_PARAMS, CKA_EC_POINT): pkcs11-tool 0.23 cannot build
- * P-384 keys (it answers "cannot create EVP_PKEY"), so the point is taken apart here.
+ * An EC public key from pkcs11-tool's listing (EC_PARAMS, EC_POINT in hex): pkcs11-tool 0.23 cannot
+ * export P-384 keys (it answers "cannot create EVP_PKEY"), so the point is taken apart here.
  */
 function ecPublicKeyOf(label: string): KeyObject {
-  const key = readKey({ modulePath: SOFTHSM2_MODULE, tokenLabel: LABEL, keyLabel: label, class: 'CKO_PUBLIC_KEY' });
-  const crv = CURVES_BY_OID.get(key.ecParams ?? '');
-  assert.ok(crv, `unknown curve ${key.ecParams}`);
-  const der = Buffer.from(key.ecPoint!, 'hex');
+  const key = listObjects({ modulePath: SOFTHSM2_MODULE, label: LABEL, pin: PIN, env: STORE.env() }, 'pubkey').find((o) => o.label === label);
+  assert.ok(key, `pkcs11-tool lists no public key "${label}"`);
+  const crv = CURVES_BY_OID.get(key.fields.EC_PARAMS ?? '');
+  assert.ok(crv, `unknown curve ${key.fields.EC_PARAMS}`);
+  const der = Buffer.from(key.fields.EC_POINT!, 'hex');
   const point = der.subarray(der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2); // inside the OCTET STRING
   assert.equal(point[0], 0x04, 'an uncompressed point');
   const size = (point.length - 1) / 2;
@@ -54,15 +64,14 @@ function ecPublicKeyOf(label: string): KeyObject {
 describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
   this.timeout(120_000);
   const tmp = tempDir();
-  const env = { P11KSP_HOME: join(tmp.dir, 'home') };
-  const rig = createSoftHsm();
-  const token = rig.tokens.find((t) => t.label === LABEL) ?? rig.addToken({ label: LABEL, pin: PIN });
+  const env = { P11KSP_HOME: join(tmp.dir, 'home'), ...STORE_ENV };
+  const token = STORE.tokens.find((t) => t.label === LABEL) ?? STORE.addToken({ label: LABEL, pin: PIN });
   const pinFile = writePinFile(tmp.dir, 'pin', PIN);
   const wrongPinFile = writePinFile(tmp.dir, 'wrong-pin', 'not-the-pin');
   const data = join(tmp.dir, 'data.txt');
   writeFileSync(data, 'a message signed by the CLI\n');
   const m = ['--module', SOFTHSM2_MODULE];
-  const tool = { modulePath: SOFTHSM2_MODULE, label: LABEL, pin: PIN };
+  const toolToken = { modulePath: SOFTHSM2_MODULE, label: LABEL, pin: PIN, env: STORE.env() };
   /** --reader of this suite's token: other suites' tokens may share the SoftHSM2 store. */
   let at: string[] = [];
   before(async () => {
@@ -82,7 +91,7 @@ describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
     assert.match(card.cardGuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.equal(card.readOnly, false);
     assert.ok(card.containers.max > 0 && card.containers.free <= card.containers.max);
-    const slots = runPkcs11Tool(['--module', SOFTHSM2_MODULE, '--list-slots']);
+    const slots = tool(['--module', SOFTHSM2_MODULE, '--list-slots']);
     assert.ok(slots.includes(`serial num         : ${token.serial}`), 'pkcs11-tool lists the same serial');
     assert.ok(doc.emptyReaders.length > 0, 'SoftHSM2 keeps a free (uninitialised) slot');
   });
@@ -111,9 +120,9 @@ describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
     assert.equal(doc.containers.filter((c) => c.isDefault).length, 1, 'exactly one default container');
 
     // pkcs11-tool prints sizes for public keys; the private halves must be there too.
-    const keys = listObjects(tool, 'pubkey');
+    const keys = listObjects(toolToken, 'pubkey');
     const described = (label: string): string | undefined => keys.find((k) => k.label === label)?.description;
-    const privates = listObjects(tool, 'privkey').map((k) => k.label);
+    const privates = listObjects(toolToken, 'privkey').map((k) => k.label);
     for (const name of ['cli-rsa', 'cli-ec', 'cli-ecdh']) assert.ok(privates.includes(name), `no private key "${name}"`);
     assert.match(described('cli-rsa') ?? '', /RSA 2048 bits/);
     assert.match(described('cli-ec') ?? '', /EC.*256 bits/);
@@ -163,8 +172,8 @@ describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
     const certDer = join(tmp.dir, 'cert.der');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=cli certs test', '-days', '30',
       '-keyout', join(tmp.dir, 'unused.key'), '-out', certDer, '-outform', 'DER'], { stdio: 'ignore' });
-    const id = listObjects(tool, 'privkey').find((k) => k.label === 'cli-rsa')!.id!;
-    runPkcs11Tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--login', '--pin', PIN, '--write-object', certDer, '--type', 'cert', '--id', id, '--label', 'cli-rsa']);
+    const id = listObjects(toolToken, 'privkey').find((k) => k.label === 'cli-rsa')!.id!;
+    tool(['--module', SOFTHSM2_MODULE, '--token-label', LABEL, '--login', '--pin', PIN, '--write-object', certDer, '--type', 'cert', '--id', id, '--label', 'cli-rsa']);
     // A write by another PKCS#11 application does not move the card's freshness counters, so the
     // "no certificate" the earlier listings cached would hide it; `cache clear` is the remedy.
     ok(await runCli(['cache', 'clear'], env));
@@ -232,7 +241,7 @@ describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
 
   it('containers delete removes the keys pkcs11-tool saw; a second delete: exit 6', async () => {
     ok(await runCli(['containers', 'delete', 'cli-ecdh', '--pin-file', pinFile, ...m], env));
-    assert.equal(listObjects(tool, 'privkey').some((k) => k.label === 'cli-ecdh'), false);
+    assert.equal(listObjects(toolToken, 'privkey').some((k) => k.label === 'cli-ecdh'), false);
     const again = await runCli(['containers', 'delete', 'cli-ecdh', ...m], env);
     assert.equal(again.code, 6, again.stderr);
     assert.match(again.stderr, /NTE_BAD_KEYSET/);
@@ -248,15 +257,16 @@ describe('p11-ksp card verbs on a SoftHSM2 token (--module)', function () {
 describe('p11-ksp card verbs: a blocked PIN (pin-counter shim over SoftHSM2)', function () {
   this.timeout(120_000);
   const tmp = tempDir();
-  const env = { P11KSP_HOME: join(tmp.dir, 'home') };
+  const env = { P11KSP_HOME: join(tmp.dir, 'home'), ...STORE_ENV };
   const label = 'cli-blocked';
   const pin = 'blocked-pin-77aa';
   after(() => tmp.remove());
 
   it('wrong PINs give exit 3 until the card blocks the PIN, then exit 4 even for the right one', async () => {
-    const rig = createSoftHsm();
-    if (!rig.tokens.some((t) => t.label === label)) rig.addToken({ label, pin });
-    const shim = configurePinCounterShim({ maxTries: 3, lockOnLast: true });
+    if (!STORE.tokens.some((t) => t.label === label)) STORE.addToken({ label, pin });
+    // The shim's settings go to the CLI's processes only: process.env stays as it is, for the suites
+    // that load the shim in this process after this one.
+    const shim = { modulePath: buildPinCounterShim(), env: pinCounterEnv({ maxTries: 3, lockOnLast: true, stateDir: join(tmp.dir, 'shim-state') }) };
     const shimEnv = { ...env, ...shim.env };
     const m = ['--module', shim.modulePath, '--reader'];
     const cards = json<CardsDocument>(await runCli(['cards', '--json', '--module', shim.modulePath], shimEnv));

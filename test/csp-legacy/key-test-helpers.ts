@@ -172,42 +172,4 @@ export function tokenPrivateKeys(tokenLabel: string, pin: string, container: str
   return grapheneObjects(tokenLabel, pin).filter((o) => o.cls === CKO.PRIVATE_KEY && o.label === container);
 }
 
-export type Counts = Record<string, number>;
-
-/** Calls per name while `action` runs: each method of `target` is a counting pass-through meanwhile. */
-export async function counting(target: object, names: readonly string[], rename: (name: string) => string, action: () => Promise<void>): Promise<Counts> {
-  const object = target as Record<string, (...args: unknown[]) => unknown>;
-  const counts: Counts = {};
-  const own = names.map((name) => [name, Object.getOwnPropertyDescriptor(object, name)] as const);
-  for (const name of names) {
-    const original = object[name]!;
-    object[name] = function (this: unknown, ...args: unknown[]) {
-      const key = rename(name);
-      counts[key] = (counts[key] ?? 0) + 1;
-      return original.apply(this, args);
-    };
-  }
-  try {
-    await action();
-  } finally {
-    for (const [name, descriptor] of own) {
-      if (descriptor) Object.defineProperty(object, name, descriptor);
-      else delete object[name];
-    }
-  }
-  return counts;
-}
-
-/**
- * The card entry points and PKCS#11 functions (C_xxxAsync counted as C_xxx) `n` calls of `op` make,
- * after one warm-up call. `module` is the process's pkcs11js instance of SoftHSM2 (acquireModule).
- */
-export async function warmIo(card: SmartCard, module: LoadedModule, n: number, op: () => Promise<unknown>): Promise<{ card: Counts; pkcs11: Counts }> {
-  await op();
-  const functions = Object.keys(module.pkcs11).filter((f) => f.startsWith('C_') && !f.endsWith('Callback'));
-  let pkcs11: Counts = {};
-  const entries = await counting(card.module, Object.keys(ENTRY_POINT_VERSIONS), (name) => name, async () => {
-    pkcs11 = await counting(module.pkcs11, functions, (f) => f.replace(/Async$/, ''), async () => { for (let i = 0; i < n; i++) await op(); });
-  });
-  return { card: entries, pkcs11 };
-}
+export { counting, type Counts, warmIo } from '../support/call-counter.js';

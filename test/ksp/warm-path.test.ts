@@ -26,37 +26,13 @@ import type { SmartCard } from '../../smartcard/card.js';
 import { distUrl, runUnderSpy, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 import { localModuleOnly, SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
+import { counting, countPkcs11Calls, type Counts, warmIo } from '../support/call-counter.js';
 import { kspFixture } from './fixture.js';
 
 const PKCS1 = NCRYPT_PAD_PKCS1_FLAG;
 /** Operations per counted window (after one warm-up each). */
 const N = 10;
 
-type Counts = Record<string, number>;
-
-/** Calls per name (renamed) while `action` runs: each method is a counting pass-through meanwhile. */
-async function counting(target: object, names: readonly string[], rename: (name: string) => string, action: () => Promise<void>): Promise<Counts> {
-  const object = target as Record<string, (...args: unknown[]) => unknown>;
-  const counts: Counts = {};
-  const own = names.map((name) => [name, Object.getOwnPropertyDescriptor(object, name)] as const);
-  for (const name of names) {
-    const original = object[name]!;
-    object[name] = function (this: unknown, ...args: unknown[]) {
-      const key = rename(name);
-      counts[key] = (counts[key] ?? 0) + 1;
-      return original.apply(this, args);
-    };
-  }
-  try {
-    await action();
-  } finally {
-    for (const [name, descriptor] of own) {
-      if (descriptor) Object.defineProperty(object, name, descriptor);
-      else delete object[name];
-    }
-  }
-  return counts;
-}
 
 describe('ksp: the warm path (token I/O)', function () {
   this.timeout(120_000);
@@ -88,20 +64,15 @@ describe('ksp: the warm path (token I/O)', function () {
 
   /** Card entry points and PKCS#11 functions called by `action` (C_xxxAsync counted as C_xxx). */
   async function io(card: SmartCard, action: () => Promise<void>): Promise<{ card: Counts; pkcs11: Counts }> {
-    // pkcs11js installs its C_* functions on the instance; the callback forms are not used here.
-    const functions = Object.keys(module.pkcs11).filter((f) => f.startsWith('C_') && !f.endsWith('Callback'));
     let pkcs11: Counts = {};
     const entries = await counting(card.module, Object.keys(ENTRY_POINT_VERSIONS), (name) => name, async () => {
-      pkcs11 = await counting(module.pkcs11, functions, (f) => f.replace(/Async$/, ''), action);
+      pkcs11 = await countPkcs11Calls(module.pkcs11, action);
     });
     return { card: entries, pkcs11 };
   }
 
   /** One warm-up call, then N counted ones. */
-  async function warm(card: SmartCard, op: () => Promise<unknown>): Promise<{ card: Counts; pkcs11: Counts }> {
-    await op();
-    return io(card, async () => { for (let i = 0; i < N; i++) await op(); });
-  }
+  const warm = (card: SmartCard, op: () => Promise<unknown>) => warmIo(card, module.pkcs11, N, op);
 
   it('NCryptSignHash (RSA PKCS#1 and PSS, ECDSA): one CardSignData, nothing else; on the token C_SignInit + C_Sign', async () => {
     const cases: [string, NCryptKeyHandle, () => Promise<Buffer>][] = [

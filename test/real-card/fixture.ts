@@ -37,6 +37,7 @@ import type { SmartCardService } from '../../smartcard/service.js';
 import { setUserInterface } from '../../smartcard/ui.js';
 import { OPENSC_MODULE, startVirtualCard, type VirtualCard, type VirtualCardOptions } from '../rigs/index.js';
 import { ScriptedUi } from '../smartcard/service-helpers.js';
+import { countPkcs11Calls } from '../support/call-counter.js';
 
 export const ATR_REGISTRATION = 'CAC by ATR';
 export const MASKED_ATR_REGISTRATION = 'CAC family - ATR mask';
@@ -98,30 +99,7 @@ export function realCardFixture(options: VirtualCardOptions = {}): RealCardFixtu
     },
     async countCalls(action) {
       module ??= acquireModule(OPENSC_MODULE); // the driver's instance: the service has loaded it by now
-      const target = module.pkcs11 as unknown as Record<string, (...args: unknown[]) => unknown>;
-      const names = new Set<string>();
-      for (let o: object | null = target; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-        for (const n of Object.getOwnPropertyNames(o)) if (n.startsWith('C_') && typeof target[n] === 'function') names.add(n);
-      }
-      const own = [...names].map((name) => [name, Object.getOwnPropertyDescriptor(target, name)] as const);
-      const counts: Record<string, number> = {};
-      for (const name of names) {
-        const original = target[name]!;
-        target[name] = function (this: unknown, ...args: unknown[]) {
-          const fn = name.replace(/Async$/, ''); // C_SignAsync is C_Sign on a worker thread
-          counts[fn] = (counts[fn] ?? 0) + 1;
-          return original.apply(this, args);
-        };
-      }
-      try {
-        await action();
-      } finally {
-        for (const [name, descriptor] of own) {
-          if (descriptor) Object.defineProperty(target, name, descriptor);
-          else delete target[name]; // the prototype's method shows through again
-        }
-      }
-      return counts;
+      return countPkcs11Calls(module.pkcs11, action);
     },
   };
 

@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { loadModule, type LoadedModule } from './pkcs11js-module.js';
 import { SoftHsmRig, type SoftHsmToken } from './softhsm.js';
@@ -108,7 +109,10 @@ export class P11KitRemote {
       '--provider', store.modulePath, '--name', this.socketPath, this.uri], { env: store.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [this.server.stdout!, this.server.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => this.output.push(line));
+      // The server never keeps the test process alive: it is stopped by stop(), or at exit by PID.
+      (stream as Socket).unref();
     }
+    this.server.unref();
     this.server.on('error', (error) => this.output.push(`cannot start: ${error.message}`));
     await this.waitForSocket();
   }

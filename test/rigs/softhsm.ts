@@ -65,7 +65,17 @@ export class SoftHsmRig {
     return SoftHsmRig.instance;
   }
 
-  private constructor() {
+  /**
+   * A store of its own, for tests whose child processes list every token of the store they see (the
+   * CLI's `cards` opens each card, and opening a fresh token writes its card file system): other
+   * suites' tokens in the shared store must not be touched. Only child processes given env() see it;
+   * this process's SoftHSM2 stays on the shared store.
+   */
+  static private(): SoftHsmRig {
+    return new SoftHsmRig(false);
+  }
+
+  private constructor(shared = true) {
     this.dir = mkdtempSync(join(tmpdir(), 'p11ksp-softhsm-'));
     const tokenDir = join(this.dir, 'tokens');
     mkdirSync(tokenDir);
@@ -78,7 +88,7 @@ export class SoftHsmRig {
     ].join('\n'));
     // Set before anything in the process C_Initializes SoftHSM2; children (softhsm2-util,
     // pkcs11-tool, p11-kit server) inherit it too.
-    process.env.SOFTHSM2_CONF = this.confPath;
+    if (shared) process.env.SOFTHSM2_CONF = this.confPath;
     process.on('exit', () => this.cleanup());
   }
 

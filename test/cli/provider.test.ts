@@ -63,7 +63,7 @@ describe('p11-ksp provider', function () {
   afterEach(() => tmp.remove());
 
   it('list on an empty home prints no providers and exits 0', async () => {
-    assert.deepEqual(await list(), { providers: [], problems: [] });
+    assert.deepEqual(await list(), { schema: 'p11-ksp/providers/v1', providers: [], problems: [] });
     const r = await run(['list']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /No providers registered/);

@@ -8,10 +8,14 @@
  * take the lock too. Private-key operations do not: they touch no object files once the key is found.
  *
  * Within a process a queue per card orders the holders; between the processes of a user, a lock file
- * per card (file-lock.ts) in a folder they share does. The lock is re-entrant within one async call
- * chain (AsyncLocalStorage), so a locked write may call locked reads.
+ * per card (file-lock.ts) in a folder they share does.
+ *
+ * Not re-entrant: a holder must not ask for the same card's lock again (it would wait for itself).
+ * The card's locked sections (smartcard/card.ts) call the module directly, or *Held helpers, inside.
+ * Why not AsyncLocalStorage to make it re-entrant: on Node 20 its first use turns on promise hooks for
+ * the whole process, and every await of every operation then costs about three times as much — a few
+ * percent of a fast token's signature (measured with the bench's ECDSA P-256 rows).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,16 +35,12 @@ export function cardLockKey(identity: { serial: string; label: string }): string
 /** Orders holders within this process, then (with a folder) between processes. */
 export function cardLock(folder: string | null): CardLock {
   const queues = new Map<string, Promise<unknown>>();
-  const held = new AsyncLocalStorage<ReadonlySet<string>>();
   if (folder) mkdirSync(folder, { recursive: true, mode: 0o700 });
   return async <T>(card: string, action: () => Promise<T>): Promise<T> => {
-    const mine = held.getStore();
-    if (mine?.has(card)) return action(); // already held by this call chain
-    const inside = () => held.run(new Set([...(mine ?? []), card]), action);
     const previous = queues.get(card) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => folder
-      ? withFileLock(join(folder, `${card}.lock`), { timeoutMs: LOCK_TIMEOUT_MS, staleMs: STALE_MS, what: 'the card', operation: 'SCardBeginTransaction' }, inside)
-      : inside());
+      ? withFileLock(join(folder, `${card}.lock`), { timeoutMs: LOCK_TIMEOUT_MS, staleMs: STALE_MS, what: 'the card', operation: 'SCardBeginTransaction' }, action)
+      : action());
     queues.set(card, run);
     try {
       return await run;

@@ -234,11 +234,19 @@ export class SmartCard {
   async containerRecords(noCache = false): Promise<(ContainerMapRecord | null)[]> {
     const operation = 'ReadContainerMap';
     return this.cached(CARD_CACHE_CONTAINERS, 'Cached_GeneralFile/mscp/cmapfile', noCache,
-      () => this.module.CardReadFile('mscp', 'cmapfile'), (b) => b, (b) => b, operation).then((bytes) => {
-      const records = decodeCmapFile(bytes);
-      this.lastNames = new Set(records.map((r, i) => toContainer(r, i)?.name).filter((n): n is string => n !== undefined));
-      return records;
-    });
+      () => this.module.CardReadFile('mscp', 'cmapfile'), (b) => b, (b) => b, operation).then((bytes) => this.mapRecords(bytes));
+  }
+
+  /** The container map read from the card by a section that holds the card lock already (see card-lock.ts). */
+  private async containerRecordsHeld(): Promise<(ContainerMapRecord | null)[]> {
+    this.assertPresent('ReadContainerMap');
+    return this.mapRecords(await this.module.CardReadFile('mscp', 'cmapfile'));
+  }
+
+  private mapRecords(bytes: Uint8Array): (ContainerMapRecord | null)[] {
+    const records = decodeCmapFile(bytes);
+    this.lastNames = new Set(records.map((r, i) => toContainer(r, i)?.name).filter((n): n is string => n !== undefined));
+    return records;
   }
 
   /** Whether the card held this container when its map was last read (for a card that went stale). */
@@ -374,10 +382,10 @@ export class SmartCard {
     if (name.length === 0 || name.length > MAX_CONTAINER_NAME_LEN || name.includes('\\')) {
       throw new CryptError('NTE_BAD_KEYSET_PARAM', `"${name}" cannot name a card container (1..${MAX_CONTAINER_NAME_LEN} characters, no backslash)`, { operation, container: name });
     }
-    const records = await this.containerRecords(true);
+    const records = await this.containerRecordsHeld();
     if (findContainer(records, name) >= 0) throw new CryptError('NTE_EXISTS', `the card in "${this.szReader}" already holds a container "${name}"; open it, or delete it first`, { operation, card: this.identity.label, container: name });
     this.assertWritable(operation); // a name the card holds is NTE_EXISTS first, as on any card
-    const space = await this.freeSpace();
+    const space = await this.module.CardGetProperty(CP_CARD_FREE_SPACE);
     const max = space.dwMaxKeyContainers === CARD_DATA_VALUE_UNKNOWN ? 255 : space.dwMaxKeyContainers;
     const index = firstFreeIndex(records);
     if (space.dwKeyContainersAvailable === 0 || index < 0 || index >= max) {
@@ -411,7 +419,7 @@ export class SmartCard {
     const operation = 'CardDeleteContainer';
     await this.bump(CARD_CACHE_CONTAINERS, operation);
     await this.module.CardDeleteContainer(index);
-    const records = await this.containerRecords(true);
+    const records = await this.containerRecordsHeld();
     if (records[index] && records[index]!.bFlags & CONTAINER_MAP_VALID_CONTAINER) {
       // A driver that leaves the record to the CSP (the spec's division of work): zero it here.
       records[index] = null;
@@ -420,7 +428,7 @@ export class SmartCard {
       const next = records.findIndex((r) => r !== null && (r.bFlags & CONTAINER_MAP_VALID_CONTAINER) !== 0);
       if (next >= 0) records[next] = { ...records[next]!, bFlags: records[next]!.bFlags | CONTAINER_MAP_DEFAULT_CONTAINER };
     }
-    const current = await this.containerRecords(true);
+    const current = await this.containerRecordsHeld();
     if (!encodeCmapFile(current).equals(encodeCmapFile(records))) await this.writeContainerMap(records, operation);
   }
 

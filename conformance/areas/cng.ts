@@ -42,8 +42,12 @@ export async function withProvider<T>(use: (prov: NCryptProvHandle) => Promise<T
 }
 
 /** Runs `use` with an existing key of that kind open (the case's `applicable` made sure there is one). */
-async function withExistingKey<T>(ctx: CaseContext, kind: KeyKind, use: (key: NCryptKeyHandle, ref: CardKeyRef) => Promise<T>): Promise<T> {
-  const ref = requireExistingKey(ctx, kind);
+function withExistingKey<T>(ctx: CaseContext, kind: KeyKind, use: (key: NCryptKeyHandle, ref: CardKeyRef) => Promise<T>): Promise<T> {
+  return withOpenedKey(requireExistingKey(ctx, kind), use);
+}
+
+/** Runs `use` with the key `ref` names open through the smart card KSP; frees both handles whatever happens. */
+export async function withOpenedKey<T>(ref: CardKeyRef, use: (key: NCryptKeyHandle, ref: CardKeyRef) => Promise<T>): Promise<T> {
   return withProvider(async (prov) => {
     const key = await openExisting(prov, ref);
     try {

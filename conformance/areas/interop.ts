@@ -31,7 +31,7 @@ import { CryptGetKeyParam } from '../../csp-legacy/key-params.js';
 import { CryptDestroyKey, CryptGetUserKey } from '../../csp-legacy/keys.js';
 import type { CaseContext, ConformanceArea, ConformanceCase, EcCurve, TargetCapabilities } from '../case.js';
 import { readBcryptRsaPublicBlob, readCapiPublicKeyBlob, reversed, writeBcryptEccPublicBlob } from './blob-readers.js';
-import { withProvider } from './cng.js';
+import { withOpenedKey, withProvider } from './cng.js';
 import { publicKeyOf } from './cng-checks.js';
 import { check, checkEqual } from './expect.js';
 import {
@@ -70,16 +70,8 @@ function keyFor(ctx: CaseContext, kind: KeyKind): CardKeyRef {
   return own && fits(own, kind) ? own : requireExistingKey(ctx, kind);
 }
 
-async function withCngKey<T>(ctx: CaseContext, kind: KeyKind, use: (key: NCryptKeyHandle, ref: CardKeyRef) => Promise<T>): Promise<T> {
-  const ref = keyFor(ctx, kind);
-  return withProvider(async (prov) => {
-    const key = await openExisting(prov, ref);
-    try {
-      return await use(key, ref);
-    } finally {
-      await NCryptFreeObject(key).catch(() => undefined);
-    }
-  });
+function withCngKey<T>(ctx: CaseContext, kind: KeyKind, use: (key: NCryptKeyHandle, ref: CardKeyRef) => Promise<T>): Promise<T> {
+  return withOpenedKey(keyFor(ctx, kind), use);
 }
 
 async function withCapiKey<T>(ctx: CaseContext, kind: KeyKind, use: (prov: HCRYPTPROV, key: HCRYPTKEY, ref: CardKeyRef) => Promise<T>): Promise<T> {

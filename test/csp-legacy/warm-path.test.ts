@@ -24,7 +24,7 @@ import { ROLE_USER } from '../../minidriver/constants.js';
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
 import type { SmartCard } from '../../smartcard/card.js';
-import { distUrl, runUnderSpy, spyAvailable } from '../native/pkcs11-spy.js';
+import { distUrl, runUnderSpy, SPY_SERVICE_SETUP, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 import { SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
 import { cspFixture } from './fixture.js';
@@ -150,9 +150,7 @@ describe('csp-legacy: the warm path (token I/O)', function () {
     // does: CryptAcquireContext, PP_KEYEXCHANGE_PIN, CryptGetUserKey. One warm-up operation, then N
     // operations between two marks of the spy log.
     const out = runUnderSpy(`
-      const { Pkcs11Minidriver } = await import(${JSON.stringify(distUrl('pkcs11-bridge/index.js'))});
-      const { SmartCardService } = await import(${JSON.stringify(distUrl('smartcard/service.js'))});
-      const { setDefaultSmartCardService } = await import(${JSON.stringify(distUrl('smartcard/default-service.js'))});
+      ${SPY_SERVICE_SETUP}
       const { CryptAcquireContext, CryptReleaseContext } = await import(${JSON.stringify(distUrl('csp-legacy/context.js'))});
       const { CryptSetProvParam } = await import(${JSON.stringify(distUrl('csp-legacy/prov-params.js'))});
       const { CryptGetUserKey } = await import(${JSON.stringify(distUrl('csp-legacy/keys.js'))});
@@ -162,21 +160,6 @@ describe('csp-legacy: the warm path (token I/O)', function () {
       const { SPY_MODULE, SPY_LABEL, SPY_PIN, SPY_CONTAINER, SPY_N } = process.env;
       const MS_SCARD_PROV = 'Microsoft Base Smart Card Crypto Provider', PROV_RSA_FULL = 1, PP_KEYEXCHANGE_PIN = 32;
       const AT_KEYEXCHANGE = 1, CALG_SHA_256 = 0x800c, HP_HASHVAL = 2;
-      const driverFactory = (modulePath) => {
-        const driver = new Pkcs11Minidriver({ modulePath });
-        return {
-          name: driver.name,
-          listReaders: async () => (await driver.listReaders()).filter((r) => r.card?.label === SPY_LABEL),
-          CardAcquireContext: driver.CardAcquireContext.bind(driver),
-          releaseCard: (c) => driver.releaseCard?.(c) ?? Promise.resolve(),
-          close: () => driver.close(),
-        };
-      };
-      const service = new SmartCardService({
-        registrations: [{ name: 'spy', kind: 'minidriver', module: SPY_MODULE, match: {}, installedAt: new Date(0).toISOString(), installSequence: 1, priority: 0 }],
-        driverFactory, globalCache: null,
-      });
-      await setDefaultSmartCardService(service);
       const prov = await CryptAcquireContext(SPY_CONTAINER, MS_SCARD_PROV, PROV_RSA_FULL, 0);
       await CryptSetProvParam(prov, PP_KEYEXCHANGE_PIN, Buffer.from(SPY_PIN + '\\0', 'ascii'));
       const key = await CryptGetUserKey(prov, AT_KEYEXCHANGE);

@@ -23,7 +23,7 @@ import { isDirectAttributeReadAvailable } from '../../native/pkcs11-direct.js';
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
 import type { SmartCard } from '../../smartcard/card.js';
-import { distUrl, runUnderSpy, spyAvailable } from '../native/pkcs11-spy.js';
+import { distUrl, runUnderSpy, SPY_SERVICE_SETUP, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 import { localModuleOnly, SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
 import { counting, countPkcs11Calls, type Counts, warmIo } from '../support/call-counter.js';
@@ -129,29 +129,12 @@ describe('ksp: the warm path (token I/O)', function () {
     // token only, SOFTHSM2_CONF inherited), opening the key this suite made: one warm-up open (cold:
     // the data cache is per process), then N warm opens between two marks of the spy log.
     const out = runUnderSpy(`
-      const { Pkcs11Minidriver } = await import(${JSON.stringify(distUrl('pkcs11-bridge/index.js'))});
-      const { SmartCardService } = await import(${JSON.stringify(distUrl('smartcard/service.js'))});
-      const { setDefaultSmartCardService } = await import(${JSON.stringify(distUrl('smartcard/default-service.js'))});
+      ${SPY_SERVICE_SETUP}
       const { NCryptFreeObject, NCryptOpenStorageProvider } = await import(${JSON.stringify(distUrl('ksp/provider.js'))});
       const { NCryptOpenKey } = await import(${JSON.stringify(distUrl('ksp/keys.js'))});
       const { NCryptSetProperty } = await import(${JSON.stringify(distUrl('ksp/properties.js'))});
       const { NCRYPT_PIN_PROPERTY, NCRYPT_SILENT_FLAG } = await import(${JSON.stringify(distUrl('ksp/constants.js'))});
       const { SPY_MODULE, SPY_LABEL, SPY_PIN, SPY_KEY, SPY_N } = process.env;
-      const driverFactory = (modulePath) => {
-        const driver = new Pkcs11Minidriver({ modulePath });
-        return {
-          name: driver.name,
-          listReaders: async () => (await driver.listReaders()).filter((r) => r.card?.label === SPY_LABEL),
-          CardAcquireContext: driver.CardAcquireContext.bind(driver),
-          releaseCard: (c) => driver.releaseCard?.(c) ?? Promise.resolve(),
-          close: () => driver.close(),
-        };
-      };
-      const service = new SmartCardService({
-        registrations: [{ name: 'spy', kind: 'minidriver', module: SPY_MODULE, match: {}, installedAt: new Date(0).toISOString(), installSequence: 1, priority: 0 }],
-        driverFactory, globalCache: null,
-      });
-      await setDefaultSmartCardService(service);
       const prov = await NCryptOpenStorageProvider(null);
       await NCryptSetProperty(prov, NCRYPT_PIN_PROPERTY, SPY_PIN);
       const open = async () => NCryptFreeObject(await NCryptOpenKey(prov, SPY_KEY, 0, NCRYPT_SILENT_FLAG));

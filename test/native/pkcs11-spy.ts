@@ -41,6 +41,31 @@ const callsSince = (from) => {
 `;
 
 /**
+ * Source for a child script that uses the front ends: a smart card service over pkcs11-spy (SPY_MODULE)
+ * that shows only the token labelled SPY_LABEL (the store is the parent's, shared by other suites),
+ * installed as the process's default service.
+ */
+export const SPY_SERVICE_SETUP = `
+const { Pkcs11Minidriver } = await import(${JSON.stringify(distUrl('pkcs11-bridge/index.js'))});
+const { SmartCardService } = await import(${JSON.stringify(distUrl('smartcard/service.js'))});
+const { setDefaultSmartCardService } = await import(${JSON.stringify(distUrl('smartcard/default-service.js'))});
+const driverFactory = (modulePath) => {
+  const driver = new Pkcs11Minidriver({ modulePath });
+  return {
+    name: driver.name,
+    listReaders: async () => (await driver.listReaders()).filter((r) => r.card?.label === process.env.SPY_LABEL),
+    CardAcquireContext: driver.CardAcquireContext.bind(driver),
+    releaseCard: (c) => driver.releaseCard?.(c) ?? Promise.resolve(),
+    close: () => driver.close(),
+  };
+};
+await setDefaultSmartCardService(new SmartCardService({
+  registrations: [{ name: 'spy', kind: 'minidriver', module: process.env.SPY_MODULE, match: {}, installedAt: new Date(0).toISOString(), installSequence: 1, priority: 0 }],
+  driverFactory, globalCache: null,
+}));
+`;
+
+/**
  * Runs an ESM script (SPY_CHILD_PRELUDE is put in front) in a fresh node with pkcs11-spy in front of
  * `realModule`; returns the JSON of its last stdout line. The script reaches the spy through
  * PKCS11_SPY_MODULE (in its environment as SPY_MODULE); SOFTHSM2_CONF and the rest are inherited.

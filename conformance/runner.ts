@@ -77,7 +77,8 @@ function failureOf(err: unknown): { code?: string; message: string; stack?: stri
   return { message: String(err) };
 }
 
-function totalsOf(results: readonly CaseResult[]): RunResult['totals'] {
+/** The totals line of a run from its cases' outcomes. */
+export function totalsOf(results: readonly CaseResult[]): RunResult['totals'] {
   const totals = { passed: 0, failed: 0, notApplicable: 0, skipped: 0 };
   for (const r of results) {
     if (r.outcome.status === 'passed') totals.passed++;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { CaseResult, RunResult } from '../../conformance/case.js';
 import { htmlReport, junitReport, summaryLines, writeReports } from '../../conformance/report/index.js';
+import { totalsOf } from '../../conformance/runner.js';
 
 /** Markup, entities, quotes, a bell, an escape sequence and a NUL: what a token's strings may hold. */
 const HOSTILE = `<script>alert("x")</script> & 'q' \u0007\u001b[31m\u0000end`;
@@ -25,13 +26,7 @@ function cases(): CaseResult[] {
 }
 
 function runResult(results: CaseResult[] = cases()): RunResult {
-  const totals = { passed: 0, failed: 0, notApplicable: 0, skipped: 0 };
-  for (const r of results) {
-    if (r.outcome.status === 'passed') totals.passed++;
-    else if (r.outcome.status === 'failed') totals.failed++;
-    else if (r.outcome.status === 'not-applicable') totals.notApplicable++;
-    else totals.skipped++;
-  }
+  const totals = totalsOf(results);
   return {
     tool: { name: 'p11-ksp', version: '0.1.0' },
     target: { kind: 'module', source: '/usr/lib/softhsm/libsofthsm2.so', label: `label ${HOSTILE}`, serial: '0123456789abcdef', manufacturer: `ACME "Cards" & <Co>`, model: 'SoftHSM v2', reader: 'slot 0' },

@@ -79,6 +79,20 @@ export function openContextPerSuite(label: string, use: (driver: Pkcs11Minidrive
   });
 }
 
+/**
+ * The CryptError `action` rejects with, whatever its code (for tests that look at the code and the
+ * message themselves); anything else it throws is rethrown, and success fails the test.
+ */
+export async function cryptErrorOf(action: () => Promise<unknown>): Promise<CryptError> {
+  try {
+    await action();
+  } catch (err) {
+    if (err instanceof CryptError) return err;
+    throw err;
+  }
+  assert.fail('expected a CryptError, but the call succeeded');
+}
+
 export async function expectCryptError(action: () => Promise<unknown>, codeName: WindowsCodeName, what = ''): Promise<CryptError> {
   let promise: Promise<unknown>;
   try {

@@ -37,7 +37,7 @@ import { CryptGetProvParam, CryptSetProvParam, type UserCertificate } from '../.
 import { CARD_DATA_VALUE_UNKNOWN, ROLE_USER } from '../../minidriver/constants.js';
 import { CryptError } from '../../minidriver/errors.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
-import { expectCryptError } from '../pkcs11-bridge/helpers.js';
+import { cryptErrorOf, expectCryptError } from '../pkcs11-bridge/helpers.js';
 import type { VirtualCardKey } from '../rigs/index.js';
 import { realCardFixture } from './fixture.js';
 
@@ -53,16 +53,6 @@ interface CardContainerOf {
 /** CryptoAPI's little-endian byte order of an RSA block ↔ PKCS#1's big-endian one. */
 function reversed(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes).reverse();
-}
-
-async function cryptCode(action: () => Promise<unknown>): Promise<CryptError> {
-  try {
-    await action();
-  } catch (err) {
-    if (err instanceof CryptError) return err;
-    throw err;
-  }
-  assert.fail('expected a CryptError, but the call succeeded');
 }
 
 describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpcd + libcacard)', function () {
@@ -103,7 +93,7 @@ describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpc
   /** A wrong PIN presented through PP_KEYEXCHANGE_PIN: its error and the card's own count of tries left (the rig's event). */
   async function wrongPin(prov: HCRYPTPROV): Promise<{ err: CryptError; cardTriesLeft: string | undefined }> {
     const from = fx.card.glueEvents.length;
-    const err = await cryptCode(() => CryptSetProvParam(prov, PP_KEYEXCHANGE_PIN, WRONG_PIN));
+    const err = await cryptErrorOf(() => CryptSetProvParam(prov, PP_KEYEXCHANGE_PIN, WRONG_PIN));
     return { err, cardTriesLeft: await nextPinEvent(from) };
   }
 
@@ -213,7 +203,7 @@ describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpc
       const ui = fx.useUi(); // holds no PIN: a prompt would fail the call with another error
       const calls = await fx.countCalls(async () => {
         for (const slot of [AT_SIGNATURE, AT_KEYEXCHANGE]) {
-          const err = await cryptCode(() => CryptGenKey(prov, slot, 0));
+          const err = await cryptErrorOf(() => CryptGenKey(prov, slot, 0));
           assert.equal(err.codeName, 'SCARD_E_READ_ONLY_CARD', `slot ${slot}: ${err.message}`);
         }
       });
@@ -229,7 +219,7 @@ describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpc
       await expectCryptError(() => CryptAcquireContext(qualified(container.name), MS_SCARD_PROV, PROV_RSA_FULL, CRYPT_DELETEKEYSET | CRYPT_SILENT), 'SCARD_E_READ_ONLY_CARD', 'silent');
       const ui = fx.useUi();
       const calls = await fx.countCalls(async () => {
-        const err = await cryptCode(() => CryptAcquireContext(qualified(container.name), MS_SCARD_PROV, PROV_RSA_FULL, CRYPT_DELETEKEYSET));
+        const err = await cryptErrorOf(() => CryptAcquireContext(qualified(container.name), MS_SCARD_PROV, PROV_RSA_FULL, CRYPT_DELETEKEYSET));
         assert.equal(err.codeName, 'SCARD_E_READ_ONLY_CARD', err.message);
         assert.match(err.message, /read-only/);
       });
@@ -343,7 +333,7 @@ describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpc
         ['SCARD_W_WRONG_CHV', 1, 'pin-wrong tries-left=1'],
         ['SCARD_W_WRONG_CHV', 0, 'pin-wrong tries-left=0'],
       ]);
-      const blocked = await cryptCode(() => CryptSetProvParam(prov, PP_KEYEXCHANGE_PIN, fx.card.pin));
+      const blocked = await cryptErrorOf(() => CryptSetProvParam(prov, PP_KEYEXCHANGE_PIN, fx.card.pin));
       assert.equal(blocked.codeName, 'SCARD_W_CHV_BLOCKED', blocked.message);
       assert.equal(blocked.attemptsRemaining, 0);
       const ui = fx.useUi();
@@ -366,7 +356,7 @@ describe('real card: CryptoAPI over OpenSC and an emulated CAC card (pcscd + vpc
       assert.ok(pinCached(), 'the PIN is cached');
 
       await fx.card.remove();
-      const removed = await cryptCode(() => signText(prov, container.keySpec, 'removed'));
+      const removed = await cryptErrorOf(() => signText(prov, container.keySpec, 'removed'));
       assert.equal(removed.codeName, 'SCARD_W_REMOVED_CARD', removed.message);
       assert.equal(pinCached(), false, 'the PIN of the removed card is dropped');
       assert.equal(fx.service.knownCards().length, 0, 'the card\'s open context is dropped');

@@ -50,7 +50,7 @@ import { pinCacheCard } from '../../smartcard/authentication.js';
 import { parseContainerSpec } from '../../smartcard/container-spec.js';
 import { Interaction } from '../../smartcard/ui.js';
 import { rankProviders } from '../../smartcard/registry/index.js';
-import { expectCryptError } from '../pkcs11-bridge/helpers.js';
+import { cryptErrorOf, expectCryptError } from '../pkcs11-bridge/helpers.js';
 import type { VirtualCardKey } from '../rigs/index.js';
 import { ANY_TOKEN_REGISTRATION, ATR_REGISTRATION, MASKED_ATR_REGISTRATION, OTHER_ATR_REGISTRATION, realCardFixture } from './fixture.js';
 
@@ -95,16 +95,6 @@ function opensslVerifies(certPem: string, digest: Buffer, signature: Buffer, pss
 function opensslBagCertificates(bag: Buffer): Buffer[] {
   const pem = execFileSync('openssl', ['pkcs7', '-inform', 'DER', '-print_certs'], { input: bag, encoding: 'utf8', stdio: 'pipe' });
   return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p).raw);
-}
-
-async function cryptCode(action: () => Promise<unknown>): Promise<CryptError> {
-  try {
-    await action();
-  } catch (err) {
-    if (err instanceof CryptError) return err;
-    throw err;
-  }
-  assert.fail('expected a CryptError, but the call succeeded');
 }
 
 describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + libcacard)', function () {
@@ -240,7 +230,7 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
       assert.equal(fx.service.pins.has(pinCacheCard(cardIdentity()), ROLE_USER), false, 'no PIN cached yet');
       const ui = fx.useUi(); // holds no PIN: a prompt would fail the call with another error
       const calls = await fx.countCalls(async () => {
-        const err = await cryptCode(() => NCryptDeleteKey(key.handle, 0));
+        const err = await cryptErrorOf(() => NCryptDeleteKey(key.handle, 0));
         assert.equal(err.codeName, 'SCARD_E_READ_ONLY_CARD', err.message);
         assert.match(err.message, /read-only/);
       });
@@ -348,16 +338,16 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
   describe('the PIN', () => {
     it('a wrong PIN (NCRYPT_PIN_PROPERTY) is SCARD_W_WRONG_CHV: tries left unknown, then 1 on the final try; the right PIN resets the count', async () => {
       const key = keys[0]!;
-      const first = await cryptCode(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
+      const first = await cryptErrorOf(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
       assert.equal(first.codeName, 'SCARD_W_WRONG_CHV');
       assert.equal(first.attemptsRemaining, CARD_DATA_VALUE_UNKNOWN, 'OpenSC shows no count until the final try');
       assert.ok(!first.message.includes(WRONG_PIN) && !first.message.includes(fx.card.pin), 'no PIN in the message');
-      const second = await cryptCode(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
+      const second = await cryptErrorOf(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
       assert.equal(second.codeName, 'SCARD_W_WRONG_CHV');
       assert.equal(second.attemptsRemaining, 1);
       await NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, fx.card.pin);
       await signAndCheck(key, 'after the right PIN');
-      const again = await cryptCode(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
+      const again = await cryptErrorOf(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
       assert.equal(again.attemptsRemaining, CARD_DATA_VALUE_UNKNOWN, 'three tries again: the right PIN reset the count');
       await NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, fx.card.pin);
     });
@@ -381,11 +371,11 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
       const key = keys[0]!;
       const codes: [string, number | undefined][] = [];
       for (let i = 0; i < 3; i++) {
-        const err = await cryptCode(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
+        const err = await cryptErrorOf(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, WRONG_PIN));
         codes.push([err.codeName, err.attemptsRemaining]);
       }
       assert.deepEqual(codes, [['SCARD_W_WRONG_CHV', CARD_DATA_VALUE_UNKNOWN], ['SCARD_W_WRONG_CHV', 1], ['SCARD_W_WRONG_CHV', 0]]);
-      const blocked = await cryptCode(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, fx.card.pin));
+      const blocked = await cryptErrorOf(() => NCryptSetProperty(key.handle, NCRYPT_PIN_PROPERTY, fx.card.pin));
       assert.equal(blocked.codeName, 'SCARD_W_CHV_BLOCKED');
       assert.equal(blocked.attemptsRemaining, 0);
       const ui = fx.useUi();
@@ -405,7 +395,7 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
       assert.ok(fx.service.pins.has(pinCacheCard(cardIdentity()), ROLE_USER), 'the PIN is cached');
 
       await fx.card.remove();
-      const removed = await cryptCode(() => NCryptSignHash(key.handle, { pszAlgId: 'SHA256' }, sha256('removed'), PKCS1));
+      const removed = await cryptErrorOf(() => NCryptSignHash(key.handle, { pszAlgId: 'SHA256' }, sha256('removed'), PKCS1));
       assert.equal(removed.codeName, 'SCARD_W_REMOVED_CARD', removed.message);
       assert.equal(fx.service.pins.has(pinCacheCard(cardIdentity()), ROLE_USER), false, 'the PIN of the removed card is dropped');
       assert.equal(fx.service.knownCards().length, 0, 'the card\'s open context is dropped');

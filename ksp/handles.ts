@@ -39,6 +39,11 @@ export class NCryptProvHandle extends NCryptHandle {
   }
 
   /** The held PIN, handed over once (the caller wipes it); undefined when none is held. */
+  /** Whether NCRYPT_PIN_PROPERTY holds a PIN waiting to be presented. */
+  get pinWaiting(): boolean {
+    return this.pin !== undefined;
+  }
+
   takePin(): Buffer | undefined {
     if (!this.pin) return undefined;
     const bytes = this.pin.buffer.read(0, this.pin.length);

@@ -61,22 +61,27 @@ export function onCard<T>(handle: NCryptKeyHandle, key: PersistedKey, flags: num
   return withCard(handle.provider, key.card, key.container.name, isSilent(flags, key.silent), operation, needsPin, work);
 }
 
-export async function withCard<T>(provider: NCryptProvHandle, card: SmartCard, container: string, silent: boolean, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
-  try {
-    if (!needsPin) return await work();
-    const pin = provider.takePin(); // undefined unless NCRYPT_PIN_PROPERTY is waiting to be presented
-    if (pin === undefined && authenticatedWarm(card, provider.service.pins, ROLE_USER)) {
-      // The warm path (why it is safe: authenticatedWarm). The context, the policy look-up and the
-      // Authenticated State check are what the card's refusal would need, so only then are they made.
-      try {
-        return await work();
-      } catch (err) {
-        return await warmFailed(authenticationContext(provider, card, container, silent, operation), err, work);
-      }
-    }
+export function withCard<T>(provider: NCryptProvHandle, card: SmartCard, container: string, silent: boolean, operation: string, needsPin: boolean, work: () => Promise<T>): Promise<T> {
+  if (needsPin && !provider.pinWaiting && authenticatedWarm(card, provider.service.pins, ROLE_USER)) {
+    // The warm path (why it is safe: authenticatedWarm): the card's own Promise with a handler for a
+    // refusal, and no async frame, which would cost a further Promise per signature. The context, the
+    // policy look-up and the Authenticated State check are what a refusal needs, so only then are they made.
+    return work().then(undefined, (err: unknown) => reportingFailure(provider, card, () =>
+      warmFailed(authenticationContext(provider, card, container, silent, operation), err, work)));
+  }
+  return reportingFailure(provider, card, async () => {
+    if (!needsPin) return work();
     const ctx = authenticationContext(provider, card, container, silent, operation);
+    const pin = provider.takePin(); // undefined unless NCRYPT_PIN_PROPERTY is waiting to be presented
     if (pin) await presentTakenPin(ctx, pin);
-    return await withAuthentication(ctx, work);
+    return withAuthentication(ctx, work);
+  });
+}
+
+/** Card work whose failure is reported to the service (a removed card's state and PINs go at once). */
+async function reportingFailure<T>(provider: NCryptProvHandle, card: SmartCard, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
   } catch (err) {
     await provider.service.cardFailed(card, err);
     throw err;

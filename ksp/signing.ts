@@ -104,7 +104,19 @@ function refuseEcdh(key: FinalizedKey, operation: string): void {
  * result is big-endian, the modulus length. ECDSA: no padding; r‖s, 2·⌈bits/8⌉ bytes.
  * NCRYPT_SILENT_FLAG: fail with NTE_SILENT_CONTEXT rather than ask for a PIN.
  */
-export async function NCryptSignHash(hKey: NCryptKeyHandle, paddingInfo: SignaturePaddingInfo | null, hash: Uint8Array, flags = 0): Promise<Buffer> {
+export function NCryptSignHash(hKey: NCryptKeyHandle, paddingInfo: SignaturePaddingInfo | null, hash: Uint8Array, flags = 0): Promise<Buffer> {
+  try {
+    return signHash(hKey, paddingInfo, hash, flags);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * NCryptSignHash's body. Not an async function: a warm ECDSA signature is the card's own Promise,
+ * passed on, since every Promise on the path is a measurable share of a ~75 µs signature.
+ */
+function signHash(hKey: NCryptKeyHandle, paddingInfo: SignaturePaddingInfo | null, hash: Uint8Array, flags: number): Promise<Buffer> {
   const operation = 'NCryptSignHash';
   const handle = useHandle(hKey, 'key', operation);
   const f = checkFlags(flags, SIGNATURE_FLAGS, operation);
@@ -126,10 +138,12 @@ export async function NCryptSignHash(hKey: NCryptKeyHandle, paddingInfo: Signatu
   } else {
     checkEcdsaInput(data, f, key, operation);
   }
-  const signature = await onCard(handle, key, f, operation, true, () => key.card.module.CardSignData(info));
+  const signature = onCard(handle, key, f, operation, true, () => key.card.module.CardSignData(info));
   // The driver's buffer is ours to keep: turn an RSA signature big-endian where it lies.
-  return rsa ? signature.reverse() : signature;
+  return rsa ? signature.then(reverseInPlace) : signature;
 }
+
+const reverseInPlace = (signature: Buffer): Buffer => signature.reverse();
 
 /**
  * Checks a signature against a hash with the key's public half (card key or imported public key),

@@ -36,7 +36,7 @@ export async function cardConstructDHAgreement(ctx: CardContextCore, info: CardD
   const container = ctx.state.records[info.bContainerIndex]?.wszGuid ?? '';
   const index = freeIndex(ctx, operation);
   const secret = await ctx.token.pooled(operation, async (s) => {
-    const key = requirePrivateKey(ctx, s, pair, operation, container);
+    const key = requirePrivateKey(ctx.state, s, pair, operation, container);
     const derived = await ctx.token.pkcs11.C_DeriveKeyAsync(s, {
       mechanism: A.CKM_ECDH1_DERIVE,
       parameter: { type: A.CK_PARAMS_EC_DH, kdf: A.CKD_NULL, publicData: toUncompressedPoint(peer.x, peer.y, peer.curve) } as EcdhParams,

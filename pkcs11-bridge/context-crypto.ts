@@ -5,10 +5,11 @@ import {
 import { CryptError } from '../minidriver/errors.js';
 import { hashByCalg, hashByCngName } from '../minidriver/hash-algorithms.js';
 import type { CardRsaDecryptInfo, CardSigningInfo } from '../minidriver/structures.js';
+import type { CardState } from './card-state.js';
 import { type CardContextCore, checkFlags, keyPairFor } from './context-core.js';
 import { privateKeyHandle, type KeyPair } from './key-pairs.js';
 import { ECDSA, RSA_DECRYPT, RSA_SIGN, hashBytes } from './mechanisms.js';
-import { runOneShot } from './one-shot.js';
+import { DECRYPT_CALLS, OneShot, SIGN_CALLS } from './one-shot.js';
 import { oaepUnpad } from './oaep-unpad.js';
 import { type Mechanism, type Pkcs11Handle, pk } from './pkcs11.js';
 
@@ -86,24 +87,8 @@ export function cardSignData(ctx: CardContextCore, info: CardSigningInfo): Promi
   if (flags & CARD_BUFFER_SIZE_ONLY) return Promise.resolve(Buffer.alloc(0));
 
   const { mechanism, data } = isRsa ? rsaSignInput(info, pair, flags) : { mechanism: ECDSA, data: asBuffer(info.pbData) };
-  const pkcs11 = ctx.token.pkcs11;
-  // The output buffer is ours: reverse RSA signatures in place (natively) rather than copy.
-  const finish = isRsa ? (sig: Buffer) => sig.reverse() : (sig: Buffer) => sig;
-  return runOneShot(ctx.token, {
-    operation,
-    container,
-    estimate: (pair.estimates ??= {}).sign ??= ctx.token.dispatcher.estimate(`sign:${pair.kind}:${pair.bits}`),
-    key: (s) => requirePrivateKey(ctx, s, pair, operation, container),
-    stale: () => { pair.privateHandle = undefined; },
-    run: (s, key) => {
-      pkcs11.C_SignInit(s, mechanism, key);
-      return finish(pkcs11.C_Sign(s, data, Buffer.allocUnsafe(signatureBytes)));
-    },
-    runAsync: async (s, key) => {
-      pkcs11.C_SignInit(s, mechanism, key);
-      return finish(await pkcs11.C_SignAsync(s, data, Buffer.allocUnsafe(signatureBytes)));
-    },
-  });
+  // The output buffer is ours: RSA signatures are reversed in place (natively) rather than copied.
+  return oneShotOf(ctx.state, pair, 'sign').run({ mechanism, data, outputBytes: signatureBytes, finish: isRsa ? reverseInPlace : asIs, container });
 }
 
 /**
@@ -142,23 +127,8 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
   // CKR_GENERAL_ERROR), so a label is always checked here, on the raw block.
   const hasLabel = (info.pPaddingInfo?.pbLabel?.length ?? 0) > 0;
   if (padding === CARD_PADDING_OAEP && (hasLabel || ctx.token.oaepRefused.has(oaepVariant))) return unpadHere();
-  const finish = padding === CARD_PADDING_NONE ? (b: Buffer) => reversed(b) : (b: Buffer) => Buffer.from(b);
-  const pkcs11 = ctx.token.pkcs11;
-  const decrypted = runOneShot(ctx.token, {
-    operation,
-    container,
-    estimate: (pair.estimates ??= {}).decrypt ??= ctx.token.dispatcher.estimate(`decrypt:RSA:${pair.bits}`),
-    key: (s) => requirePrivateKey(ctx, s, pair, operation, container),
-    stale: () => { pair.privateHandle = undefined; },
-    run: (s, key) => {
-      pkcs11.C_DecryptInit(s, mechanism, key);
-      return finish(pkcs11.C_Decrypt(s, input, Buffer.allocUnsafe(k)));
-    },
-    runAsync: async (s, key) => {
-      pkcs11.C_DecryptInit(s, mechanism, key);
-      return finish(await pkcs11.C_DecryptAsync(s, input, Buffer.allocUnsafe(k)));
-    },
-  });
+  // The raw block goes back little-endian; a plaintext is copied off the modulus-sized buffer.
+  const decrypted = oneShotOf(ctx.state, pair, 'decrypt').run({ mechanism, data: input, outputBytes: k, finish: padding === CARD_PADDING_NONE ? reversed : copy, container });
   if (padding !== CARD_PADDING_OAEP) return decrypted;
   return decrypted.catch((err: unknown) => {
     const refused = err instanceof CryptError && (err.nativeCode === pk.CKR_ARGUMENTS_BAD || err.nativeCode === pk.CKR_MECHANISM_PARAM_INVALID || err.nativeCode === pk.CKR_MECHANISM_INVALID);
@@ -168,19 +138,39 @@ export function cardRsaDecrypt(ctx: CardContextCore, info: CardRsaDecryptInfo): 
   });
 }
 
+const reverseInPlace = (b: Buffer): Buffer => b.reverse();
+const asIs = (b: Buffer): Buffer => b;
+const copy = (b: Buffer): Buffer => Buffer.from(b);
+
+const ONE_SHOTS = {
+  sign: { operation: 'CardSignData', calls: SIGN_CALLS },
+  decrypt: { operation: 'CardRSADecrypt', calls: DECRYPT_CALLS },
+} as const;
+
+/** The pair's single-part operation of this kind, made at its first use and kept with the pair. */
+function oneShotOf(state: CardState, pair: KeyPair, kind: keyof typeof ONE_SHOTS): OneShot {
+  const { operation, calls } = ONE_SHOTS[kind];
+  return (pair.oneShots ??= {})[kind] ??= new OneShot(
+    state.token, operation, calls, state.token.dispatcher.estimate(`${kind}:${pair.kind}:${pair.bits}`),
+    (session, container) => requirePrivateKey(state, session, pair, operation, container),
+    () => { pair.privateHandle = undefined; },
+  );
+}
+
 /** The private key of a pair; invisible before login, which the caller must do first. */
-export function requirePrivateKey(ctx: CardContextCore, session: Pkcs11Handle, pair: KeyPair, operation: string, container: string): Pkcs11Handle {
-  const handle = privateKeyHandle(ctx.token, session, pair);
-  if (!handle && ctx.token.login === 'user' && !ctx.token.isLoggedIn(session)) {
+export function requirePrivateKey(state: CardState, session: Pkcs11Handle, pair: KeyPair, operation: string, container: string): Pkcs11Handle {
+  const token = state.token;
+  const handle = privateKeyHandle(token, session, pair);
+  if (!handle && token.login === 'user' && !token.isLoggedIn(session)) {
     // Someone else in this process (another library on the same module) logged the application out.
-    ctx.token.sessionLost();
-    ctx.state.forgetPrivateHandles();
+    token.sessionLost();
+    state.forgetPrivateHandles();
   }
   if (!handle) {
     throw new CryptError(
-      ctx.token.login === 'user' ? 'SCARD_E_NO_KEY_CONTAINER' : 'SCARD_W_SECURITY_VIOLATION',
-      ctx.token.login === 'user' ? 'the private key is gone from the card' : 'the private key needs the user PIN: call CardAuthenticatePin first',
-      { operation, card: ctx.state.name, container },
+      token.login === 'user' ? 'SCARD_E_NO_KEY_CONTAINER' : 'SCARD_W_SECURITY_VIOLATION',
+      token.login === 'user' ? 'the private key is gone from the card' : 'the private key needs the user PIN: call CardAuthenticatePin first',
+      { operation, card: state.name, container },
     );
   }
   return handle;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LatencyEstimate } from './dispatch.js';
+import type { OneShot } from './one-shot.js';
 import type { Pkcs11Handle } from './pkcs11.js';
 import { ckrOf, pk } from './pkcs11.js';
 import type { Token } from './token.js';
@@ -28,8 +28,8 @@ export interface KeyPair {
   privateHandle?: Pkcs11Handle;
   /** Token.loginEpoch when privateHandle was found; stale after a logout. */
   privateEpoch?: number;
-  /** The dispatcher's latency estimates for this key's operations, looked up once per key. */
-  estimates?: { sign?: LatencyEstimate; decrypt?: LatencyEstimate };
+  /** This key's single-part operations (one-shot.ts), made at first use. */
+  oneShots?: { sign?: OneShot; decrypt?: OneShot };
 }
 
 const A = pk;

@@ -90,18 +90,19 @@ export class Token {
 
   /**
    * Runs synchronous token calls on the anchor session. A dead anchor (card reset, session lost) is
-   * re-opened once and the work retried before an error surfaces; login is lost with it.
+   * re-opened once and the work retried before an error surfaces; login is lost with it. `arg` is
+   * handed to `work`, so that a hot caller can pass one long-lived function instead of a new closure.
    */
-  sync<T>(operation: string, work: (session: Pkcs11Handle) => T, container?: string): T {
+  sync<T, A = undefined>(operation: string, work: (session: Pkcs11Handle, arg: A) => T, container?: string, arg?: A): T {
     this.assertOpen(operation);
     try {
-      return work(this.sessions.anchor);
+      return work(this.sessions.anchor, arg as A);
     } catch (err) {
       const rv = ckrOf(err);
       if (rv === pk.CKR_SESSION_HANDLE_INVALID || rv === pk.CKR_SESSION_CLOSED) {
         this.sessionLost();
         try {
-          return work(this.sessions.reopenAnchor());
+          return work(this.sessions.reopenAnchor(), arg as A);
         } catch (again) {
           throw this.failure(again, operation, container);
         }

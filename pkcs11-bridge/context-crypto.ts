@@ -151,9 +151,8 @@ const ONE_SHOTS = {
 function oneShotOf(state: CardState, pair: KeyPair, kind: keyof typeof ONE_SHOTS): OneShot {
   const { operation, calls } = ONE_SHOTS[kind];
   return (pair.oneShots ??= {})[kind] ??= new OneShot(
-    state.token, operation, calls, state.token.dispatcher.estimate(`${kind}:${pair.kind}:${pair.bits}`),
+    state.token, operation, calls, state.token.dispatcher.estimate(`${kind}:${pair.kind}:${pair.bits}`), pair,
     (session, container) => requirePrivateKey(state, session, pair, operation, container),
-    () => { pair.privateHandle = undefined; },
   );
 }
 

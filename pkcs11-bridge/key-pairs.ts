@@ -162,8 +162,14 @@ export function derivedContainerName(id: Buffer, serial: string): string {
 }
 
 /** The private key handle of a pair, looked up by identity when not known or stale. */
+/** The pair's private key handle if one is held and still valid (found since the last login). */
+export function heldPrivateHandle(token: Token, pair: KeyPair): Pkcs11Handle | undefined {
+  return pair.privateEpoch === token.loginEpoch ? pair.privateHandle : undefined;
+}
+
 export function privateKeyHandle(token: Token, session: Pkcs11Handle, pair: KeyPair): Pkcs11Handle | undefined {
-  if (pair.privateHandle && pair.privateEpoch === token.loginEpoch) return pair.privateHandle;
+  const held = heldPrivateHandle(token, pair);
+  if (held) return held;
   const found = token.find(session, [
     { type: A.CKA_CLASS, value: A.CKO_PRIVATE_KEY },
     { type: A.CKA_ID, value: pair.id },

@@ -3,6 +3,7 @@ import { CryptError } from '../minidriver/errors.js';
 import { isStaleHandle } from './errors.js';
 import type { LatencyEstimate } from './dispatch.js';
 import type { Mechanism, PKCS11, Pkcs11Handle } from './pkcs11.js';
+import { heldPrivateHandle, type KeyPair } from './key-pairs.js';
 import type { Token } from './token.js';
 
 /** The token functions of one kind of single-part operation: Init, then the call in one piece. */
@@ -36,7 +37,7 @@ export interface OneShotInput {
   container: string;
 }
 
-/** Whether an inline run is timed: one in this many. */
+/** Inline runs in the fast band are timed one in this many. */
 const TIME_ONE_INLINE_IN = 8;
 
 /**
@@ -46,8 +47,9 @@ const TIME_ONE_INLINE_IN = 8;
  * (ECDSA P-256 on SoftHSM2, ~75 µs) every object and clock read of the path is a measurable share.
  *
  * Placement (inline or pool) comes from the token's dispatcher and this kind's latency estimate. A run
- * on the pool is timed whenever it runs alone; an inline run one time in TIME_ONE_INLINE_IN, which
- * still follows a key that gets slower within a few operations. A key handle that went stale is looked
+ * on the pool is timed whenever it runs alone, an inline run in the middle band always (so that an
+ * estimate leaves the band quickly), one in the fast band one time in TIME_ONE_INLINE_IN, which still
+ * follows a key that gets slower within a few operations. A key handle that went stale is looked
  * up again once before the error surfaces.
  */
 export class OneShot {
@@ -58,25 +60,34 @@ export class OneShot {
     readonly operation: string,
     private readonly calls: OneShotCalls,
     private readonly estimate: LatencyEstimate,
-    /** The private key handle (cached by its owner; `forgetKey` tells it to look up again). */
-    private readonly key: (session: Pkcs11Handle, container: string) => Pkcs11Handle,
-    private readonly forgetKey: () => void,
+    /** The key pair: its private handle, while valid for this login, is used as it is. */
+    private readonly pair: KeyPair,
+    /** Finds the private key on the token (when the held handle is missing or stale), or throws. */
+    private readonly lookUpKey: (session: Pkcs11Handle, container: string) => Pkcs11Handle,
   ) {}
+
+  private key(session: Pkcs11Handle, container: string): Pkcs11Handle {
+    return heldPrivateHandle(this.token, this.pair) ?? this.lookUpKey(session, container);
+  }
+
+  private forgetKey(): void {
+    this.pair.privateHandle = undefined;
+  }
 
   run(input: OneShotInput): Promise<Buffer> {
     const dispatcher = this.token.dispatcher;
     switch (dispatcher.place(this.estimate)) {
       case 'inline':
-        try { return Promise.resolve(this.inline(input)); } catch (err) { return Promise.reject(err); }
+        try { return Promise.resolve(this.inline(input, ++this.untimedInline >= TIME_ONE_INLINE_IN)); } catch (err) { return Promise.reject(err); }
       case 'batch':
-        return dispatcher.runBatched(() => this.inline(input), () => this.pooled(input));
+        return dispatcher.runBatched(() => this.inline(input, true), () => this.pooled(input));
       default:
         return dispatcher.track(this.pooled(input));
     }
   }
 
-  private inline(input: OneShotInput): Buffer {
-    if (++this.untimedInline < TIME_ONE_INLINE_IN) return this.inlineWithFreshKey(input);
+  private inline(input: OneShotInput, timed: boolean): Buffer {
+    if (!timed) return this.inlineWithFreshKey(input);
     this.untimedInline = 0;
     const started = performance.now();
     const result = this.inlineWithFreshKey(input);

@@ -38,12 +38,12 @@ export class NCryptProvHandle extends NCryptHandle {
     this.pin = { buffer, length: pin.length };
   }
 
-  /** The held PIN, handed over once (the caller wipes it); undefined when none is held. */
   /** Whether NCRYPT_PIN_PROPERTY holds a PIN waiting to be presented. */
   get pinWaiting(): boolean {
     return this.pin !== undefined;
   }
 
+  /** The held PIN, handed over once (the caller wipes it); undefined when none is held. */
   takePin(): Buffer | undefined {
     if (!this.pin) return undefined;
     const bytes = this.pin.buffer.read(0, this.pin.length);

@@ -66,7 +66,9 @@ export function withCard<T>(provider: NCryptProvHandle, card: SmartCard, contain
     // The warm path (why it is safe: authenticatedWarm): the card's own Promise with a handler for a
     // refusal, and no async frame, which would cost a further Promise per signature. The context, the
     // policy look-up and the Authenticated State check are what a refusal needs, so only then are they made.
-    return work().then(undefined, (err: unknown) => reportingFailure(provider, card, () =>
+    let pending: Promise<T>;
+    try { pending = work(); } catch (err) { pending = Promise.reject(err); }
+    return pending.then(undefined, (err: unknown) => reportingFailure(provider, card, () =>
       warmFailed(authenticationContext(provider, card, container, silent, operation), err, work)));
   }
   return reportingFailure(provider, card, async () => {

@@ -45,6 +45,16 @@ export interface NativeAddon {
     object: Buffer | number,
     templates: { type: number; value: Uint8Array }[],
   ): { rv: number; lengths: number[] };
+  pkcs11ModuleIndex(modulePath: string): number;
+  singlePartInto(
+    moduleIndex: number,
+    operation: number,
+    session: Buffer | number,
+    mechanismType: number,
+    key: Buffer | number,
+    input: Uint8Array,
+    output: Uint8Array,
+  ): number;
 }
 
 const ADDON_NAME = 'p11ksp_secure_memory';

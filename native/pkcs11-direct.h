@@ -1,5 +1,6 @@
-// p11-ksp: one C_GetAttributeValue with caller-provided buffers on a PKCS#11
-// module that pkcs11js already loaded (see pkcs11-direct.cc).
+// p11-ksp: direct calls (one C_GetAttributeValue into caller buffers, the two
+// calls of a single-part signature or decryption) on a PKCS#11 module that
+// pkcs11js already loaded (see pkcs11-direct.cc).
 #ifndef P11KSP_NATIVE_PKCS11_DIRECT_H_
 #define P11KSP_NATIVE_PKCS11_DIRECT_H_
 
@@ -7,7 +8,8 @@
 
 namespace p11ksp {
 
-// Adds getAttributeValueInto and probePkcs11Module to the addon's exports.
+// Adds probePkcs11Module, getAttributeValueInto, pkcs11ModuleIndex and
+// singlePartInto to the addon's exports.
 void RegisterPkcs11Direct(Napi::Env env, Napi::Object exports);
 
 }  // namespace p11ksp

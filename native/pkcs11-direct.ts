@@ -1,6 +1,7 @@
 /**
- * One C_GetAttributeValue with caller-provided buffers, on a PKCS#11 module that pkcs11js has already
- * loaded in this process (design decision 4, minimum token I/O).
+ * Direct calls, on a PKCS#11 module that pkcs11js has already loaded in this process: one
+ * C_GetAttributeValue with caller-provided buffers (design decision 4, minimum token I/O), and the
+ * two calls of a single-part signature or decryption in one crossing into native code.
  *
  * pkcs11js always reads attributes in two module calls (the lengths, then the values). When the
  * lengths are known — a file object's CKA_LABEL is its path, its CKA_VALUE had that length at the
@@ -69,4 +70,40 @@ export function getAttributeValueInto(
   templates: AttributeInto[],
 ): AttributeIntoResult {
   return loadNativeAddon().getAttributeValueInto(modulePath, session, object, templates);
+}
+
+/** The operations of {@link DirectSinglePart}: C_SignInit + C_Sign, or C_DecryptInit + C_Decrypt. */
+export const DIRECT_SIGN = 0;
+export const DIRECT_DECRYPT = 1;
+export type DirectOperation = typeof DIRECT_SIGN | typeof DIRECT_DECRYPT;
+
+/**
+ * The Init and the single-part call of a signature or decryption whose mechanism takes no parameter
+ * (CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_X_509), into `output` (ulOutLen = its length). Returns the output
+ * length on CKR_OK, else the failing call's CK_RV negated (the single-part call is not made when the
+ * Init fails). The same two token calls pkcs11js makes, without its two JavaScript wrappers per call
+ * and the view it cuts of the output: on a fast key (ECDSA P-256 on SoftHSM2, ~75 µs) those are a
+ * measurable share (see pkcs11-bridge/one-shot.ts).
+ */
+export type DirectSinglePart = (
+  operation: DirectOperation,
+  session: Buffer | number,
+  mechanismType: number,
+  key: Buffer | number,
+  input: Uint8Array,
+  output: Uint8Array,
+) => number;
+
+/** Direct single-part calls on the module at `modulePath`, or undefined where they are not available. */
+export function directSinglePart(modulePath: string): DirectSinglePart | undefined {
+  let addon;
+  let index: number;
+  try {
+    addon = loadNativeAddon();
+    index = addon.pkcs11ModuleIndex(modulePath);
+  } catch {
+    return undefined;
+  }
+  const call = addon.singlePartInto;
+  return (operation, session, mechanismType, key, input, output) => call(index, operation, session, mechanismType, key, input, output);
 }

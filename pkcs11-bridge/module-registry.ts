@@ -1,4 +1,5 @@
 import { CryptError } from '../minidriver/errors.js';
+import { directSinglePart, type DirectSinglePart } from '../native/pkcs11-direct.js';
 import { ckrOf, pk, type PKCS11 } from './pkcs11.js';
 
 /** A PKCS#11 module loaded once per process and path, shared by every driver that names the path. */
@@ -7,6 +8,11 @@ export interface LoadedModule {
   readonly pkcs11: PKCS11;
   /** True when this process's C_Initialize was ours; false when someone else had initialised it. */
   readonly initialisedHere: boolean;
+  /**
+   * Single-part signatures and decryptions on this module in one native crossing (one-shot.ts), the
+   * same calls pkcs11js would make; undefined when the native addon is not built.
+   */
+  readonly singlePart: DirectSinglePart | undefined;
 }
 
 interface Entry extends LoadedModule {
@@ -45,7 +51,7 @@ export function acquireModule(path: string): LoadedModule {
       throw new CryptError('SCARD_E_NO_SERVICE', `the PKCS#11 module ${path} failed to initialise (${(err as Error).message}); check its configuration`, { operation: 'CardAcquireContext', cause: err });
     }
   }
-  const entry: Entry = { path, pkcs11, initialisedHere, references: 1 };
+  const entry: Entry = { path, pkcs11, initialisedHere, singlePart: directSinglePart(path), references: 1 };
   modules.set(path, entry);
   return entry;
 }

@@ -2,24 +2,33 @@ import { performance } from 'node:perf_hooks';
 import { CryptError } from '../minidriver/errors.js';
 import { isStaleHandle } from './errors.js';
 import type { LatencyEstimate } from './dispatch.js';
-import type { Mechanism, PKCS11, Pkcs11Handle } from './pkcs11.js';
+import { DIRECT_DECRYPT, DIRECT_SIGN, type DirectOperation } from '../native/pkcs11-direct.js';
+import { ckrName, type Mechanism, pk, type PKCS11, type Pkcs11Handle } from './pkcs11.js';
 import { heldPrivateHandle, type KeyPair } from './key-pairs.js';
 import type { Token } from './token.js';
 
 /** The token functions of one kind of single-part operation: Init, then the call in one piece. */
 export interface OneShotCalls {
+  /** The same two calls in one native crossing (LoadedModule.singlePart), for mechanisms without parameters. */
+  direct: DirectOperation;
+  /** For errors from the direct path, which reports the CK_RV but not which of the two calls failed. */
+  names: string;
   init(pkcs11: PKCS11, session: Pkcs11Handle, mechanism: Mechanism, key: Pkcs11Handle): void;
   call(pkcs11: PKCS11, session: Pkcs11Handle, data: Buffer, output: Buffer): Buffer;
   callAsync(pkcs11: PKCS11, session: Pkcs11Handle, data: Buffer, output: Buffer): Promise<Buffer>;
 }
 
 export const SIGN_CALLS: OneShotCalls = {
+  direct: DIRECT_SIGN,
+  names: 'C_SignInit/C_Sign',
   init: (p, s, m, k) => p.C_SignInit(s, m, k),
   call: (p, s, d, o) => p.C_Sign(s, d, o),
   callAsync: (p, s, d, o) => p.C_SignAsync(s, d, o),
 };
 
 export const DECRYPT_CALLS: OneShotCalls = {
+  direct: DIRECT_DECRYPT,
+  names: 'C_DecryptInit/C_Decrypt',
   init: (p, s, m, k) => p.C_DecryptInit(s, m, k),
   call: (p, s, d, o) => p.C_Decrypt(s, d, o),
   callAsync: (p, s, d, o) => p.C_DecryptAsync(s, d, o),
@@ -106,11 +115,23 @@ export class OneShot {
     }
   }
 
-  /** One inline run on the anchor session (one function for the object's life: no closure per call). */
+  /**
+   * One inline run on the anchor session (one function for the object's life: no closure per call).
+   * Through the native addon when the module allows it and the mechanism takes no parameter: the
+   * same two token calls, a pkcs11js-shaped error when one fails.
+   */
   private readonly once = (session: Pkcs11Handle, input: OneShotInput): Buffer => {
-    const pkcs11 = this.token.pkcs11;
-    this.calls.init(pkcs11, session, input.mechanism, this.key(session, input.container));
-    return input.finish(this.calls.call(pkcs11, session, input.data, Buffer.allocUnsafe(input.outputBytes)));
+    const token = this.token;
+    const key = this.key(session, input.container);
+    const output = Buffer.allocUnsafe(input.outputBytes);
+    const direct = token.module.singlePart;
+    if (direct !== undefined && input.mechanism.parameter === undefined) {
+      const length = direct(this.calls.direct, session, input.mechanism.mechanism, key, input.data, output);
+      if (length < 0) throw new pk.Pkcs11Error(`${ckrName(-length)}:${-length}`, -length, this.calls.names);
+      return input.finish(length === output.length ? output : output.subarray(0, length));
+    }
+    this.calls.init(token.pkcs11, session, input.mechanism, key);
+    return input.finish(this.calls.call(token.pkcs11, session, input.data, output));
   };
 
   private async pooled(input: OneShotInput): Promise<Buffer> {

@@ -99,7 +99,7 @@ describe('csp-legacy: the warm path (token I/O)', function () {
       ['silent context', () => signWith(silent, AT_KEYEXCHANGE)],
     ];
     for (const [what, sign] of cases) {
-      const calls = await warmIo(card, module.pkcs11, N, sign);
+      const calls = await warmIo(card, module, N, sign);
       assert.deepEqual(calls.card, { CardSignData: N }, `${what}: card entry points (no PIN_INFO or Authenticated State look-up)`);
       assert.deepEqual(calls.pkcs11, SIGN, `${what}: PKCS#11 calls`);
     }
@@ -118,7 +118,7 @@ describe('csp-legacy: the warm path (token I/O)', function () {
     for (const [what, ciphertext, flags] of cases) {
       const decrypt = (): Promise<Buffer> => CryptDecrypt(exchange, null, true, flags, ciphertext);
       assert.deepEqual(await decrypt(), plain, what);
-      const calls = await warmIo(card, module.pkcs11, N, decrypt);
+      const calls = await warmIo(card, module, N, decrypt);
       assert.deepEqual(calls.card, { CardRSADecrypt: N }, `${what}: card entry points`);
       assert.deepEqual(calls.pkcs11, DECRYPT, `${what}: PKCS#11 calls`);
     }
@@ -132,7 +132,7 @@ describe('csp-legacy: the warm path (token I/O)', function () {
     const imported = await importOnce();
     const ciphertext = await CryptEncrypt(imported, null, true, 0, data);
     await CryptDestroyKey(imported);
-    const calls = await warmIo(card, module.pkcs11, N, async () => CryptDestroyKey(await importOnce()));
+    const calls = await warmIo(card, module, N, async () => CryptDestroyKey(await importOnce()));
     assert.deepEqual(calls.card, { CardRSADecrypt: N }, 'card entry points');
     assert.deepEqual(calls.pkcs11, DECRYPT, 'PKCS#11 calls');
     // The unwrapped key is the one node:crypto wrapped: it decrypts what a key made from those bytes encrypted.
@@ -190,7 +190,7 @@ describe('csp-legacy: the warm path (token I/O)', function () {
 
   it('a CRYPT_MACHINE_KEYSET context is never warm: it reads PIN_INFO from the card (no cached data), and still signs without a prompt', async () => {
     const machine = await fx.acquire(name, CRYPT_MACHINE_KEYSET | CRYPT_SILENT);
-    const calls = await warmIo(card, module.pkcs11, N, () => signWith(machine, AT_KEYEXCHANGE));
+    const calls = await warmIo(card, module, N, () => signWith(machine, AT_KEYEXCHANGE));
     assert.equal(calls.card.CardSignData, N);
     assert.ok((calls.card.CardGetProperty ?? 0) >= N, `PIN_INFO read from the card for every signature (${JSON.stringify(calls.card)})`);
     await CryptReleaseContext(machine);

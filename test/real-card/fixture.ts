@@ -99,7 +99,7 @@ export function realCardFixture(options: VirtualCardOptions = {}): RealCardFixtu
     },
     async countCalls(action) {
       module ??= acquireModule(OPENSC_MODULE); // the driver's instance: the service has loaded it by now
-      return countPkcs11Calls(module.pkcs11, action);
+      return countPkcs11Calls(module, action);
     },
   };
 

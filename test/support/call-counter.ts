@@ -5,6 +5,8 @@
  * deleted so the prototype's method shows through again).
  */
 import { ENTRY_POINT_VERSIONS } from '../../minidriver/card-module.js';
+import { DIRECT_SIGN, type DirectSinglePart } from '../../native/pkcs11-direct.js';
+import type { LoadedModule } from '../../pkcs11-bridge/module-registry.js';
 import type { SmartCard } from '../../smartcard/card.js';
 
 export type Counts = Record<string, number>;
@@ -44,21 +46,40 @@ export function pkcs11FunctionNames(pkcs11: object): string[] {
   return [...names];
 }
 
-/** PKCS#11 calls while `action` runs, by function: C_SignAsync is C_Sign on a worker thread. */
-export function countPkcs11Calls(pkcs11: object, action: () => Promise<void>): Promise<Counts> {
-  return counting(pkcs11, pkcs11FunctionNames(pkcs11), (name) => name.replace(/Async$/, ''), action);
+/**
+ * PKCS#11 calls of a loaded module while `action` runs, by function: those made through pkcs11js
+ * (C_SignAsync is C_Sign on a worker thread) and those the native addon makes for it (a single-part
+ * signature is C_SignInit + C_Sign, a decryption C_DecryptInit + C_Decrypt).
+ */
+export async function countPkcs11Calls(module: LoadedModule, action: () => Promise<void>): Promise<Counts> {
+  const holder = module as { singlePart: DirectSinglePart | undefined };
+  const direct = holder.singlePart;
+  const directCounts: Counts = {};
+  if (direct) {
+    holder.singlePart = (operation, ...rest) => {
+      for (const name of operation === DIRECT_SIGN ? ['C_SignInit', 'C_Sign'] : ['C_DecryptInit', 'C_Decrypt']) directCounts[name] = (directCounts[name] ?? 0) + 1;
+      return direct(operation, ...rest);
+    };
+  }
+  try {
+    const counts = await counting(module.pkcs11, pkcs11FunctionNames(module.pkcs11), (name) => name.replace(/Async$/, ''), action);
+    for (const [name, n] of Object.entries(directCounts)) counts[name] = (counts[name] ?? 0) + n;
+    return counts;
+  } finally {
+    holder.singlePart = direct;
+  }
 }
 
 /**
  * The card entry points and PKCS#11 functions (C_xxxAsync counted as C_xxx) `n` calls of `op` make,
- * after one warm-up call. `pkcs11` is the pkcs11js instance the card's driver loaded (acquireModule
- * gives the process's one instance per module path).
+ * after one warm-up call. `module` is the one the card's driver loaded (acquireModule gives the
+ * process's one instance per module path).
  */
-export async function warmIo(card: SmartCard, pkcs11: object, n: number, op: () => Promise<unknown>): Promise<{ card: Counts; pkcs11: Counts }> {
+export async function warmIo(card: SmartCard, module: LoadedModule, n: number, op: () => Promise<unknown>): Promise<{ card: Counts; pkcs11: Counts }> {
   await op();
   let tokenCalls: Counts = {};
   const entries = await counting(card.module, Object.keys(ENTRY_POINT_VERSIONS), (name) => name, async () => {
-    tokenCalls = await countPkcs11Calls(pkcs11, async () => { for (let i = 0; i < n; i++) await op(); });
+    tokenCalls = await countPkcs11Calls(module, async () => { for (let i = 0; i < n; i++) await op(); });
   });
   return { card: entries, pkcs11: tokenCalls };
 }

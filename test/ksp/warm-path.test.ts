@@ -19,13 +19,13 @@ import type { NCryptKeyHandle } from '../../ksp/handles.js';
 import { NCryptOpenKey } from '../../ksp/keys.js';
 import { NCryptFreeObject } from '../../ksp/provider.js';
 import { NCryptSignHash, NCryptVerifySignature } from '../../ksp/signing.js';
-import { isDirectAttributeReadAvailable } from '../../native/pkcs11-direct.js';
+import { directAttributeReadStatus, isDirectAttributeReadAvailable } from '../../native/pkcs11-direct.js';
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
 import type { SmartCard } from '../../smartcard/card.js';
 import { distUrl, runUnderSpy, SPY_SERVICE_SETUP, spyAvailable } from '../native/pkcs11-spy.js';
 import { expectCryptError, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
-import { localModuleOnly, SUITE_MODULE, useScriptedUi } from '../smartcard/service-helpers.js';
+import { localModuleOnly, SUITE_MODULE, TEST_TRANSPORT, useScriptedUi } from '../smartcard/service-helpers.js';
 import { counting, countPkcs11Calls, type Counts, warmIo } from '../support/call-counter.js';
 import { kspFixture } from './fixture.js';
 
@@ -104,18 +104,23 @@ describe('ksp: the warm path (token I/O)', function () {
     }
   });
 
-  it('NCryptOpenKey of a known name, warm cache: one card call (the cardcf read that checks the handle), no more token calls than that read', async function () {
-    // Through p11-kit's client a warm cardcf read is a search and two reads, not the addon's one read:
-    // the figure this test holds to is SoftHSM2's, loaded here (see the closing note of issue 6).
-    localModuleOnly(this, 'the one-call read is measured on SoftHSM2 loaded in this process');
+  it('NCryptOpenKey of a known name, warm cache: one card call (the cardcf read that checks the handle), no more token calls than that read', async () => {
     const card = cardOf(rsa);
     // What one cardcf read costs on this driver: the floor of any open that checks the handle and the
-    // cache's freshness. Label and value are read together, into buffers of the known lengths, in one
-    // C_GetAttributeValue through the native addon: none through pkcs11js (whose reads are two module
-    // calls, lengths then values). The C-level count is the pkcs11-spy test below.
-    assert.equal(isDirectAttributeReadAvailable(SUITE_MODULE), true, 'the addon reads in one call on this module (npm run build:native)');
+    // cache's freshness. On SoftHSM2 loaded here, label and value are read together, into buffers of
+    // the known lengths, in one C_GetAttributeValue through the native addon: none through pkcs11js
+    // (whose reads are two module calls, lengths then values); the C-level count is the pkcs11-spy
+    // test below. p11-kit's client hands the addon another, uninitialised instance of itself, so
+    // there the read is one pkcs11js C_GetAttributeValue (two module calls inside it), and nothing
+    // else: no search for the file again.
     const floor = await io(card, async () => { await card.module.CardReadFile(null, 'cardcf'); });
-    assert.deepEqual(floor.pkcs11, {}, 'a warm cardcf read makes no pkcs11js call: its one C_GetAttributeValue goes through the addon');
+    if (TEST_TRANSPORT === 'local') {
+      assert.equal(isDirectAttributeReadAvailable(SUITE_MODULE), true, 'the addon reads in one call on this module (npm run build:native)');
+      assert.deepEqual(floor.pkcs11, {}, 'a warm cardcf read makes no pkcs11js call: its one C_GetAttributeValue goes through the addon');
+    } else {
+      assert.match(directAttributeReadStatus(SUITE_MODULE) ?? '', /another instance/, 'the addon refuses p11-kit\'s client');
+      assert.deepEqual(floor.pkcs11, { C_GetAttributeValue: 1 }, 'through p11-kit: one pkcs11js read');
+    }
     const open = async (): Promise<void> => NCryptFreeObject(await NCryptOpenKey(fx.prov, rsaName, 0, NCRYPT_SILENT_FLAG));
     const calls = await warm(card, open);
     assert.deepEqual(calls.card, { CardReadFile: N }, 'card entry points: the handle check only (cmapfile and container info come from the cache)');

@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { CryptError } from '../minidriver/errors.js';
-import { isStaleHandle } from './errors.js';
-import type { LatencyEstimate } from './dispatch.js';
 import { DIRECT_DECRYPT, DIRECT_SIGN, type DirectOperation } from '../native/pkcs11-direct.js';
-import { ckrName, type Mechanism, pk, type PKCS11, type Pkcs11Handle } from './pkcs11.js';
+import type { LatencyEstimate } from './dispatch.js';
+import { isStaleHandle } from './errors.js';
 import { heldPrivateHandle, type KeyPair } from './key-pairs.js';
+import { ckrName, type Mechanism, pk, type PKCS11, type Pkcs11Handle } from './pkcs11.js';
 import type { Token } from './token.js';
 
 /** The token functions of one kind of single-part operation: Init, then the call in one piece. */

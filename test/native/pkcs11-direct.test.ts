@@ -17,6 +17,7 @@ import {
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { makeToken, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
 import { distUrl, PKCS11_SPY_MODULE, runUnderSpy, spyAvailable } from './pkcs11-spy.js';
+import { throwsCode } from '../support/throws-code.js';
 
 const token = makeToken('native-direct');
 
@@ -26,10 +27,6 @@ function handleNumber(handle: Buffer): number {
   return Number(endianness() === 'LE' ? handle.readBigUInt64LE(0) : handle.readBigUInt64BE(0));
 }
 
-/** An Error carrying `code`, thrown synchronously by `action`. */
-function throwsCode(action: () => unknown, type: new (...args: never[]) => Error, code: string, what: string): void {
-  assert.throws(action, (err: unknown) => err instanceof type && (err as { code?: string }).code === code, what);
-}
 
 describe('native: one C_GetAttributeValue into caller buffers (getAttributeValueInto)', () => {
   let module: LoadedModule;

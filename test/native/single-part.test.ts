@@ -15,15 +15,12 @@ import { DIRECT_DECRYPT, DIRECT_SIGN, directSinglePart, type DirectSinglePart } 
 import { acquireModule, type LoadedModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { counting, pkcs11FunctionNames } from '../support/call-counter.js';
 import { makeToken, newDriver, pin, SOFTHSM2_MODULE } from '../pkcs11-bridge/helpers.js';
+import { throwsCode } from '../support/throws-code.js';
 
 const token = makeToken('native-single-part');
 const A = pkcs11js;
 const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
 
-/** An Error of this type carrying `code`, thrown synchronously by `action`. */
-function throwsCode(action: () => unknown, type: new (...args: never[]) => Error, code: string, what: string): void {
-  assert.throws(action, (err: unknown) => err instanceof type && (err as { code?: string }).code === code, what);
-}
 
 describe('native: a single-part signature or decryption in one crossing (singlePartInto)', () => {
   let module: LoadedModule;

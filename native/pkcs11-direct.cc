@@ -325,6 +325,33 @@ bool IsUint8Array(napi_env env, napi_value v) {
   return type == napi_uint8_array;
 }
 
+// A Uint8Array's bytes, for a call (no JavaScript runs between reading the
+// pointer and the call). `name` and `kind` name the value in messages
+// ("input", "argument"; "templates[0].value", "property"); strings are only
+// built for a message. A zero-length array gets a non-NULL pointer (NULL
+// would be a length query to the module).
+bool GetBytes(Napi::Env env, napi_value v, const char* name, const char* kind, unsigned char** data, CkUlong* length) {
+  static unsigned char empty;
+  if (!IsUint8Array(env, v)) {
+    ThrowTypeError(env, std::string("The \"") + name + "\" " + kind + " must be a Buffer or Uint8Array");
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t bytes = 0;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &bytes, &p, nullptr, nullptr) != napi_ok) {
+    ThrowTypeError(env, std::string("cannot read \"") + name + "\"");
+    return false;
+  }
+  if (bytes > std::numeric_limits<CkUlong>::max()) {
+    ThrowRangeError(env, std::string("\"") + name + "\" is too large");
+    return false;
+  }
+  *data = (bytes == 0 || p == nullptr) ? &empty : static_cast<unsigned char*>(p);
+  *length = static_cast<CkUlong>(bytes);
+  return true;
+}
+
 // A session or object handle: pkcs11js's form (a Buffer of sizeof(CK_ULONG)
 // bytes holding the CK_ULONG in native byte order) or an integer number.
 bool GetHandle(Napi::Env env, napi_value v, const char* name, CkUlong* out) {
@@ -418,7 +445,6 @@ Napi::Value GetAttributeValueInto(const Napi::CallbackInfo& info) {
 
   // Pass 2: plain reads only (no JavaScript runs from here to the call).
   std::vector<CkAttribute> attributes(count);
-  static unsigned char empty;  // pValue of a zero-length buffer: never NULL (NULL is a length query)
   for (uint32_t i = 0; i < count; i++) {
     const std::string at = "templates[" + std::to_string(i) + "]";
     napi_valuetype t;
@@ -427,23 +453,10 @@ Napi::Value GetAttributeValueInto(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     if (!NumberToUlong(env, types[i], at + ".type", &attributes[i].type)) return env.Undefined();
-    if (!IsUint8Array(env, values[i])) {
-      ThrowTypeError(env, "The \"" + at + ".value\" property must be a Buffer or Uint8Array");
-      return env.Undefined();
-    }
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(env, values[i], &type, &length, &data, nullptr, nullptr) != napi_ok) {
-      ThrowTypeError(env, "cannot read \"" + at + ".value\"");
-      return env.Undefined();
-    }
-    if (length > std::numeric_limits<CkUlong>::max()) {
-      ThrowRangeError(env, "\"" + at + ".value\" is too large");
-      return env.Undefined();
-    }
-    attributes[i].pValue = (length == 0 || data == nullptr) ? static_cast<void*>(&empty) : data;
-    attributes[i].ulValueLen = length == 0 ? 0 : static_cast<CkUlong>(length);
+    const std::string value = at + ".value";
+    unsigned char* data = nullptr;
+    if (!GetBytes(env, values[i], value.c_str(), "property", &data, &attributes[i].ulValueLen)) return env.Undefined();
+    attributes[i].pValue = data;
   }
 
   std::string why;
@@ -481,30 +494,6 @@ Napi::Value Pkcs11ModuleIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(index));
 }
 
-// A typed array's bytes, for the call (no JavaScript runs between reading the
-// pointer and the call). A zero-length array gets a non-NULL pointer.
-bool GetBytes(Napi::Env env, napi_value v, const char* name, unsigned char** data, CkUlong* length) {
-  static unsigned char empty;
-  if (!IsUint8Array(env, v)) {
-    ThrowTypeError(env, std::string("The \"") + name + "\" argument must be a Buffer or Uint8Array");
-    return false;
-  }
-  napi_typedarray_type type;
-  size_t bytes = 0;
-  void* p = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, &bytes, &p, nullptr, nullptr) != napi_ok) {
-    ThrowTypeError(env, std::string("cannot read \"") + name + "\"");
-    return false;
-  }
-  if (bytes > std::numeric_limits<CkUlong>::max()) {
-    ThrowRangeError(env, std::string("\"") + name + "\" is too large");
-    return false;
-  }
-  *data = (bytes == 0 || p == nullptr) ? &empty : static_cast<unsigned char*>(p);
-  *length = static_cast<CkUlong>(bytes);
-  return true;
-}
-
 // singlePartInto(moduleIndex, operation, session, mechanismType, key, input, output)
 //   operation: 0 = C_SignInit + C_Sign, 1 = C_DecryptInit + C_Decrypt.
 // The two calls of a single-part operation with a mechanism that takes no
@@ -537,8 +526,8 @@ Napi::Value SinglePartInto(const Napi::CallbackInfo& info) {
   unsigned char* out = nullptr;
   CkUlong inLength = 0;
   CkUlong outCapacity = 0;
-  if (!GetBytes(env, info[5], "input", &in, &inLength)) return env.Undefined();
-  if (!GetBytes(env, info[6], "output", &out, &outCapacity)) return env.Undefined();
+  if (!GetBytes(env, info[5], "input", "argument", &in, &inLength)) return env.Undefined();
+  if (!GetBytes(env, info[6], "output", "argument", &out, &outCapacity)) return env.Undefined();
   CkFunctionListHead* list = ByIndex(static_cast<size_t>(index));
   if (list == nullptr) {
     ThrowRangeError(env, "no PKCS#11 module has index " + std::to_string(index) + " (use pkcs11ModuleIndex)");

@@ -1,6 +1,6 @@
 import {
-  AdministratorPin, AlphaNumericPinType, CARD_DATA_VALUE_UNKNOWN, CARD_KEY_IMPORT_PLAIN_TEXT, CARD_PADDING_NONE,
-  CARD_PADDING_OAEP, CARD_PADDING_PKCS1, CARD_PADDING_PSS, CARD_PIN_STRENGTH_PLAINTEXT, CONTAINER_MAP_VALID_CONTAINER,
+  AdministratorPin, AlphaNumericPinType, CARD_DATA_VALUE_UNKNOWN, CARD_KEY_IMPORT_PLAIN_TEXT,
+  CARD_PIN_STRENGTH_PLAINTEXT, CONTAINER_MAP_VALID_CONTAINER,
   CP_CACHE_MODE_GLOBAL_CACHE, CP_CACHE_MODE_NO_CACHE, CREATE_PIN_SET, ExternalPinType, PIN_CACHE_POLICY_CURRENT_VERSION,
   PIN_INFO_CURRENT_VERSION, PinCacheNormal, PrimaryCardPin, ROLE_ADMIN, ROLE_USER,
 } from '../minidriver/constants.js';
@@ -12,6 +12,8 @@ import type {
 } from '../minidriver/structures.js';
 import { type CardContextCore, checkFlags, containerName, keySpecInfo } from './context-core.js';
 import { cardGetContainerInfo } from './context-containers.js';
+import { curveBits } from './ec-points.js';
+import { ALGORITHM_MECHANISMS, PADDING_SCHEME_MECHANISMS } from './mechanisms.js';
 import { pk } from './pkcs11.js';
 
 /** RSA sizes Windows cards use; the token's own range narrows them. */
@@ -20,20 +22,78 @@ const RSA_MAX = 4096;
 const RSA_STEP = 1024;
 const RSA_DEFAULT = 2048;
 
-const rsaRanges = new WeakMap<object, { min: number; max: number } | null>();
+/** A mechanism's key sizes as the token reports them (CK_MECHANISM_INFO; bits for RSA and ECC). */
+interface KeyRange { min: number; max: number }
 
-function tokenRsaRange(ctx: CardContextCore): { min: number; max: number } | null {
-  if (!rsaRanges.has(ctx.token)) {
-    let range: { min: number; max: number } | null = null;
+/** What the token offers, read once per token: its mechanism list and the ranges asked for so far. */
+interface TokenMechanisms {
+  /** null when the module cannot list its mechanisms: then every one is assumed offered. */
+  list: ReadonlySet<number> | null;
+  ranges: Map<number, KeyRange | null>;
+}
+
+const tokenMechanisms = new WeakMap<object, TokenMechanisms>();
+
+function mechanismsOf(ctx: CardContextCore): TokenMechanisms {
+  let known = tokenMechanisms.get(ctx.token);
+  if (!known) {
+    let list: ReadonlySet<number> | null;
     try {
-      const info = ctx.token.pkcs11.C_GetMechanismInfo(ctx.token.slot, pk.CKM_RSA_PKCS_KEY_PAIR_GEN);
+      list = new Set(ctx.token.pkcs11.C_GetMechanismList(ctx.token.slot));
+    } catch {
+      list = null;
+    }
+    known = { list, ranges: new Map() };
+    tokenMechanisms.set(ctx.token, known);
+  }
+  return known;
+}
+
+function offers(ctx: CardContextCore, mechanism: number): boolean {
+  return mechanismsOf(ctx).list?.has(mechanism) ?? true;
+}
+
+/** The mechanism's key-size range, or null when the token does not offer it (or cannot say). */
+function keyRange(ctx: CardContextCore, mechanism: number): KeyRange | null {
+  const known = mechanismsOf(ctx);
+  if (!known.ranges.has(mechanism)) {
+    let range: KeyRange | null = null;
+    try {
+      const info = ctx.token.pkcs11.C_GetMechanismInfo(ctx.token.slot, mechanism);
       range = { min: info.minKeySize, max: info.maxKeySize };
     } catch {
-      range = null; // the token cannot generate RSA keys (a read-only card, say)
+      range = null; // not offered (a read-only card cannot generate RSA keys, say)
     }
-    rsaRanges.set(ctx.token, range);
+    known.ranges.set(mechanism, range);
   }
-  return rsaRanges.get(ctx.token)!;
+  return known.ranges.get(mechanism)!;
+}
+
+function tokenRsaRange(ctx: CardContextCore): KeyRange | null {
+  return keyRange(ctx, pk.CKM_RSA_PKCS_KEY_PAIR_GEN);
+}
+
+/** Whether the token's ECC mechanism covers a curve of this size (a range of 0 says nothing). */
+function offersCurve(ctx: CardContextCore, mechanism: number, bits: number): boolean {
+  if (!offers(ctx, mechanism)) return false;
+  const range = keyRange(ctx, mechanism);
+  return range === null || range.max === 0 || (bits >= range.min && bits <= range.max);
+}
+
+/** CP_ENUM_ALGORITHMS, asymmetric: what this token can do, by its mechanisms (mechanisms.ts). */
+function asymmetricAlgorithms(ctx: CardContextCore): string[] {
+  const algorithms = ALGORITHM_MECHANISMS.RSA.some((m) => offers(ctx, m)) ? ['RSA'] : [];
+  for (const curve of CURVES) {
+    const bits = curveBits(curve);
+    if (offersCurve(ctx, ALGORITHM_MECHANISMS.ECDSA, bits)) algorithms.push(curve.cngEcdsaAlgorithm);
+    if (offersCurve(ctx, ALGORITHM_MECHANISMS.ECDH, bits)) algorithms.push(curve.cngEcdhAlgorithm);
+  }
+  return algorithms;
+}
+
+/** CP_PADDING_SCHEMES: the CARD_PADDING_* flags of the schemes this token serves (mechanisms.ts). */
+function paddingSchemes(ctx: CardContextCore): number {
+  return PADDING_SCHEME_MECHANISMS.reduce((flags, { scheme, mechanisms }) => (mechanisms.some((m) => offers(ctx, m)) ? flags | scheme : flags), 0);
 }
 
 /** CARD_KEY_SIZES for a key spec: RSA 1024–4096 in steps of 1024 within the token's range; ECC fixed. */
@@ -108,10 +168,10 @@ const CARD_PROPERTIES: Readonly<Record<CardPropertyName, { get?: Getter; flagsAl
   'PIN Context String': { settable: true },
   'Key Import Support': { get: (ctx) => (ctx.state.readOnly ? 0 : CARD_KEY_IMPORT_PLAIN_TEXT) },
   'Algorithms': {
-    get: (_ctx, f) => (f === CARD_ASYMMETRIC_OPERATION ? ['RSA', ...CURVES.flatMap((c) => [c.cngEcdsaAlgorithm, c.cngEcdhAlgorithm])] : []),
+    get: (ctx, f) => (f === CARD_ASYMMETRIC_OPERATION ? asymmetricAlgorithms(ctx) : []),
     flagsAllowed: (f) => f === CARD_CIPHER_OPERATION || f === CARD_ASYMMETRIC_OPERATION,
   },
-  'Padding Schemes': { get: () => CARD_PADDING_NONE | CARD_PADDING_PKCS1 | CARD_PADDING_PSS | CARD_PADDING_OAEP },
+  'Padding Schemes': { get: (ctx) => paddingSchemes(ctx) },
   'Chaining Modes': { get: () => [] },
 };
 

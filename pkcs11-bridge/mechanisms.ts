@@ -60,6 +60,28 @@ export const RSA_DECRYPT = {
 
 export const ECDSA: Mechanism = { mechanism: pk.CKM_ECDSA };
 
+/**
+ * What CP_PADDING_SCHEMES promises, by the mechanisms that serve each scheme here: a scheme is listed
+ * when the token offers one of them. OAEP is served by the token's own OAEP or, unpadded on the host,
+ * by raw RSA (the CSP's role; SoftHSM2 takes only SHA-1 OAEP).
+ */
+export const PADDING_SCHEME_MECHANISMS: readonly { scheme: number; mechanisms: readonly number[] }[] = [
+  { scheme: CARD_PADDING_NONE, mechanisms: [pk.CKM_RSA_X_509] },
+  { scheme: CARD_PADDING_PKCS1, mechanisms: [pk.CKM_RSA_PKCS] },
+  { scheme: CARD_PADDING_PSS, mechanisms: [pk.CKM_RSA_PKCS_PSS] },
+  { scheme: CARD_PADDING_OAEP, mechanisms: [pk.CKM_RSA_PKCS_OAEP, pk.CKM_RSA_X_509] },
+];
+
+/**
+ * What CP_ENUM_ALGORITHMS (asymmetric) promises, by mechanism: RSA with PKCS#1 or raw RSA; an ECC
+ * algorithm per curve whose size is within the mechanism's key-size range.
+ */
+export const ALGORITHM_MECHANISMS = {
+  RSA: [pk.CKM_RSA_PKCS, pk.CKM_RSA_X_509],
+  ECDSA: pk.CKM_ECDSA,
+  ECDH: pk.CKM_ECDH1_DERIVE,
+} as const;
+
 /** Hash length of a CNG hash id, for PSS salt defaults and input checks. */
 export function hashBytes(cngId: string): number | undefined {
   return HASHES[cngId.toUpperCase()]?.bytes;

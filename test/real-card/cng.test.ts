@@ -33,6 +33,7 @@ import { constants, createHash, publicEncrypt, randomBytes, verify, X509Certific
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
 import {
   MS_SMART_CARD_KEY_STORAGE_PROVIDER, NCRYPT_CERTIFICATE_PROPERTY, NCRYPT_PAD_OAEP_FLAG, NCRYPT_PAD_PKCS1_FLAG, NCRYPT_PAD_PSS_FLAG,
   NCRYPT_PIN_PROPERTY, NCRYPT_READER_PROPERTY, NCRYPT_SILENT_FLAG, NCRYPT_SMARTCARD_GUID_PROPERTY, NCRYPT_USER_CERTSTORE_PROPERTY,
@@ -43,15 +44,19 @@ import { NCryptCreatePersistedKey, NCryptDeleteKey, NCryptEnumKeys, NCryptFinali
 import { NCryptGetProperty, NCryptSetProperty } from '../../ksp/properties.js';
 import { NCryptFreeObject, NCryptOpenStorageProvider } from '../../ksp/provider.js';
 import { NCryptSignHash, NCryptVerifySignature } from '../../ksp/signing.js';
-import { AT_KEYEXCHANGE, CARD_DATA_VALUE_UNKNOWN, CP_CARD_READ_ONLY, ROLE_USER } from '../../minidriver/constants.js';
+import {
+  AT_KEYEXCHANGE, CARD_DATA_VALUE_UNKNOWN, CARD_PADDING_NONE, CARD_PADDING_OAEP, CARD_PADDING_PKCS1, CARD_PADDING_PSS,
+  CP_CARD_READ_ONLY, CP_ENUM_ALGORITHMS, CP_PADDING_SCHEMES, ROLE_USER,
+} from '../../minidriver/constants.js';
 import { CryptError } from '../../minidriver/errors.js';
 import { createSmartCardService } from '../../default-service.js';
+import { acquireModule, releaseModule } from '../../pkcs11-bridge/module-registry.js';
 import { pinCacheCard } from '../../smartcard/authentication.js';
 import { parseContainerSpec } from '../../smartcard/container-spec.js';
 import { Interaction } from '../../smartcard/ui.js';
 import { rankProviders } from '../../smartcard/registry/index.js';
 import { cryptErrorOf, expectCryptError } from '../pkcs11-bridge/helpers.js';
-import type { VirtualCardKey } from '../rigs/index.js';
+import { OPENSC_MODULE, type VirtualCardKey } from '../rigs/index.js';
 import { ANY_TOKEN_REGISTRATION, ATR_REGISTRATION, MASKED_ATR_REGISTRATION, OTHER_ATR_REGISTRATION, realCardFixture } from './fixture.js';
 
 const PKCS1 = NCRYPT_PAD_PKCS1_FLAG;
@@ -209,6 +214,25 @@ describe('real card: CNG over OpenSC and an emulated CAC card (pcscd + vpcd + li
       assert.ok(card);
       assert.equal(card.readOnly, true);
       assert.equal(await card.module.CardGetProperty(CP_CARD_READ_ONLY), true);
+    });
+
+    it('CP_ENUM_ALGORITHMS and CP_PADDING_SCHEMES say what this RSA-only card does, by its mechanisms as pkcs11js lists them', async () => {
+      const card = keys[0]!.handle.state.kind === 'persisted' ? keys[0]!.handle.state.card : undefined;
+      assert.ok(card);
+      const opensc = acquireModule(OPENSC_MODULE); // the driver's instance
+      try {
+        const slot = (card.module as unknown as { token: { slot: Buffer } }).token.slot;
+        const mechanisms = new Set(opensc.pkcs11.C_GetMechanismList(slot));
+        assert.ok(mechanisms.has(pkcs11js.CKM_RSA_PKCS) && !mechanisms.has(pkcs11js.CKM_ECDSA) && !mechanisms.has(pkcs11js.CKM_ECDH1_DERIVE), 'the emulated CAC card: RSA, no ECC');
+        assert.deepEqual(await card.module.CardGetProperty(CP_ENUM_ALGORITHMS, 2), ['RSA'], 'no ECC algorithm is promised');
+        const expected = (mechanisms.has(pkcs11js.CKM_RSA_X_509) ? CARD_PADDING_NONE : 0)
+          | CARD_PADDING_PKCS1
+          | (mechanisms.has(pkcs11js.CKM_RSA_PKCS_PSS) ? CARD_PADDING_PSS : 0)
+          | (mechanisms.has(pkcs11js.CKM_RSA_PKCS_OAEP) || mechanisms.has(pkcs11js.CKM_RSA_X_509) ? CARD_PADDING_OAEP : 0);
+        assert.equal(await card.module.CardGetProperty(CP_PADDING_SCHEMES), expected);
+      } finally {
+        releaseModule(opensc);
+      }
     });
 
     it('creating a key fails with SCARD_E_READ_ONLY_CARD at NCryptFinalizeKey, before any PIN is asked; the UI is asked for another card when there is one', async () => {

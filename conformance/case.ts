@@ -175,4 +175,9 @@ export interface ConformanceOptions {
   allowDestructive?: boolean;
   allowPinLockout?: boolean;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Stops the run (Ctrl+C in the CLI): the case in progress finishes and its containers are deleted
+   * as after any case; the cases not started yet are reported skipped. The result comes back as usual.
+   */
+  signal?: AbortSignal;
 }

@@ -94,7 +94,10 @@ function plainCapabilities(c: TargetCapabilities): RunResult['capabilities'] {
 }
 
 /** Runs the planned cases as mocha tests; resolves when every case has an outcome. */
-async function runWithMocha(plan: Planned[], open: OpenTarget, capabilities: TargetCapabilities, pin: RunPin, emit: (e: RunEvent) => void): Promise<void> {
+/** Why a case the run never started is skipped after a stop. */
+const STOPPED = 'the run was stopped before this case (Ctrl+C, or the caller\'s AbortSignal)';
+
+async function runWithMocha(plan: Planned[], open: OpenTarget, capabilities: TargetCapabilities, pin: RunPin, emit: (e: RunEvent) => void, signal: AbortSignal | undefined): Promise<void> {
   const total = plan.length;
   const mocha = new Mocha({ reporter: SilentReporter as unknown as Mocha.ReporterConstructor, timeout: CASE_TIMEOUT_MS, color: false });
   const byTest = new Map<Mocha.Runnable, Planned>();
@@ -118,6 +121,13 @@ async function runWithMocha(plan: Planned[], open: OpenTarget, capabilities: Tar
         continue;
       }
       const test = new Mocha.Test(title, async () => {
+        if (signal?.aborted) {
+          // Not started: nothing of its own on the card, nothing for cleanUpCase (no scope).
+          p.outcome = { status: 'skipped', reason: STOPPED };
+          start(p);
+          end(p);
+          return;
+        }
         const scope = new CaseScope(open, capabilities, pin, {
           progress: (text) => emit({ type: 'case-progress', area: p.area.id, id: p.case.id, text }),
         });
@@ -210,6 +220,9 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
   if (typeof options.pin !== 'function') {
     throw new CryptError('NTE_INVALID_PARAMETER', 'give a pin() callback (a prompt or a PIN file reader); the PIN is never passed as a value', { operation });
   }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new CryptError('NTE_INVALID_PARAMETER', 'signal must be an AbortSignal (from an AbortController)', { operation });
+  }
   const areas = selectAreas(options.areas, ALL_AREAS);
   const skip = validateSkips(options.skip);
   const allowed = { allowDestructive: options.allowDestructive === true, allowPinLockout: options.allowPinLockout === true };
@@ -239,7 +252,7 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
       }
     }
     emit({ type: 'probed', target: open.identity, cases: plan.length });
-    await runWithMocha(plan, open, capabilities, pin, emit);
+    await runWithMocha(plan, open, capabilities, pin, emit, options.signal);
     // A PIN the card refused ends the run with the card's answer (the CLI's exit code says "PIN
     // incorrect" or "PIN blocked"); no case presented it a second time. A PIN that could not be had
     // (cancelled at the prompt) leaves the matrix as it is: the cases that needed it failed, saying so.

@@ -12,7 +12,8 @@
  * Exit status: 0 when no case failed (not applicable and skipped are fine), 9 when at least one did,
  * the usual exitCodeFor() statuses when the target cannot be opened (5 no such token / no card of the
  * provider, 6 no such provider, 3 / 4 when the runner reports a wrong / blocked PIN), 130 when the
- * PIN prompt was cancelled.
+ * PIN prompt was cancelled or the run stopped by Ctrl+C / SIGTERM (the case in progress is finished
+ * and cleaned up, the rest reported skipped, the reports written; a second signal exits at once).
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -24,6 +25,7 @@ import { CryptError } from '../../minidriver/errors.js';
 import { ExitCode, exitCodeFor, UsageError } from '../exit-codes.js';
 import { Output } from '../output.js';
 import { isInteractive, readPin, readPinFile, wipe } from '../pin-input.js';
+import { trapStopSignals } from '../stop-signals.js';
 import { ConformanceProgress } from './conformance-progress.js';
 
 export interface ConformanceRunOptions {
@@ -130,6 +132,9 @@ export async function conformanceRunCommand(options: ConformanceRunOptions, out:
       progress.resume();
     }
   };
+  // Ctrl+C while cases run: the case in progress finishes and its containers are deleted, the rest
+  // are reported skipped, the reports are written, and the command ends with 130.
+  const stop = trapStopSignals((m) => { progress.pause(); out.note(m); progress.resume(); }, 'the case in progress');
   let result: RunResult;
   try {
     result = await run({
@@ -139,8 +144,10 @@ export async function conformanceRunCommand(options: ConformanceRunOptions, out:
       allowDestructive: options.allowDestructive === true,
       allowPinLockout: options.allowPinLockout === true,
       onEvent: progress.onEvent,
+      signal: stop.signal,
     });
   } finally {
+    stop.release();
     progress.stop();
   }
 
@@ -151,6 +158,7 @@ export async function conformanceRunCommand(options: ConformanceRunOptions, out:
   out.note(`         ${paths.junit}`);
   out.note(`         ${paths.json}`);
   if (pinFailure) throw pinFailure.error;
+  if (stop.signal.aborted) return ExitCode.CANCELLED;
   return result.totals.failed > 0 ? ExitCode.CONFORMANCE_FAILED : ExitCode.OK;
 }
 

@@ -28,6 +28,7 @@ import { DEFAULT_TOKEN_LABEL, prepareHome } from '../../home.js';
 import { errorJson, formatMs, type Output } from '../output.js';
 import { isInteractive, readPin, wipe } from '../pin-input.js';
 import { StepRunner } from '../step-runner.js';
+import { trapStopSignals } from '../stop-signals.js';
 import { createThrowawayToken, type ThrowawayToken } from '../throwaway-token.js';
 import { findTokenByLabel } from '../token-init.js';
 import { ensureHomeToken } from './init.js';
@@ -74,29 +75,6 @@ async function chooseToken(options: DemoOptions, out: Output): Promise<DemoToken
   return { kind: 'home', modulePath: home.store.modulePath, label: home.token.label, serial: home.token.serial, pin, where: home.store.tokenDir };
 }
 
-/**
- * Ctrl+C (or SIGTERM) during the demo asks it to stop after the current step, so the clean-up runs on
- * a card in a known state; a second one exits at once (the throw-away store is still removed by its
- * exit hook).
- */
-function trapSignals(out: Output): { cancelled: () => boolean; release: () => void } {
-  let stop = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop) process.exit(130);
-    stop = true;
-    out.note(`${signal}: stopping after this step and cleaning up (again to quit at once)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    cancelled: () => stop,
-    release: () => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-    },
-  };
-}
-
 /** What the steps hand on to each other. */
 interface DemoState {
   card?: CardModule;
@@ -108,11 +86,13 @@ interface DemoState {
 }
 
 export async function demoCommand(options: DemoOptions, out: Output): Promise<void> {
-  const signals = trapSignals(out);
+  // Ctrl+C stops after the current step, so the clean-up runs on a card in a known state (the
+  // throw-away store is still removed by its exit hook after a second Ctrl+C).
+  const signals = trapStopSignals((m) => out.note(m), 'this step');
   let token: DemoToken | undefined;
   let driver: Pkcs11Minidriver | undefined;
   const state: DemoState = { authenticated: false };
-  const runner = new StepRunner(out, STEPS, signals.cancelled);
+  const runner = new StepRunner(out, STEPS, () => signals.signal.aborted);
   const started = performance.now();
   let failure: unknown;
   try {

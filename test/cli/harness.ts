@@ -38,14 +38,27 @@ function cliEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/** A signal sent to the CLI once its stderr so far matches `when` (once). */
+export interface SignalWhen {
+  when: RegExp;
+  signal: NodeJS.Signals;
+}
+
 /** Runs `node dist/cli/main.js ...args` with no terminal: stdin is /dev/null. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, interrupt?: SignalWhen): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN_JS, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let signalled = false;
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (interrupt && !signalled && interrupt.when.test(stderr)) {
+        signalled = true;
+        child.kill(interrupt.signal);
+      }
+    });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`p11-ksp ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { AREAS, type RunResult } from '../../conformance/case.js';
-import { type CliResult, runCli, runInTerminal, tempDir, writePinFile } from '../cli/harness.js';
+import { type CliResult, runCli, runInTerminal, type SignalWhen, tempDir, writePinFile } from '../cli/harness.js';
 import { buildPinCounterShim, createSoftHsm, generateKeyPair, pinCounterEnv, SOFTHSM2_MODULE, type SoftHsmToken } from '../rigs/index.js';
 
 /** CKR_DEVICE_ERROR: what a token answers when its hardware fails mid-operation. */
@@ -57,8 +57,8 @@ describe('p11-ksp conformance run', function () {
   let runs = 0;
 
   /** Runs the CLI; keeps the output for the "no PIN anywhere" check. */
-  const run = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> => {
-    const r = await runCli(args, { ...env, ...extraEnv }, 540_000);
+  const run = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}, interrupt?: SignalWhen): Promise<CliResult> => {
+    const r = await runCli(args, { ...env, ...extraEnv }, 540_000, interrupt);
     outputs.push(r);
     return r;
   };
@@ -107,6 +107,22 @@ describe('p11-ksp conformance run', function () {
     assert.equal((r.stderr.match(/^p11-ksp: \[\d+\/\d+\] (passed|FAILED|n\/a|skipped) /gm) ?? []).length, result.results.length);
     assert.match(r.stdout, new RegExp(`^total\\s+${result.totals.passed}\\s+0\\s+${result.totals.notApplicable}\\s+${result.totals.skipped}$`, 'm'));
     assert.ok(r.stderr.includes(join(dir, 'report.html')));
+  });
+
+  it('Ctrl+C (SIGINT) while cases run: the case in progress ends, the rest are skipped, the reports are written, exit 130', async () => {
+    const dir = reportDir();
+    // Sent once the first case has finished: the second is then running, or about to.
+    const r = await run(['conformance', 'run', ...moduleArgs(MAIN), '--pin-file', pinFile(MAIN), '--report-dir', dir, '--areas', 'cng'], {},
+      { when: /^p11-ksp: \[1\/\d+\] /m, signal: 'SIGINT' });
+    assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /SIGINT: stopping after the case in progress and cleaning up/);
+    const result = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunResult;
+    assertConsistent(result);
+    const stopped = result.results.filter((c) => c.outcome.status === 'skipped');
+    assert.ok(stopped.length > 0, 'cases after the stop are reported, skipped');
+    for (const c of stopped) assert.match(c.outcome.status === 'skipped' ? c.outcome.reason : '', /stopped/, `${c.id} says the run was stopped`);
+    assert.ok(result.totals.passed >= 1, 'the cases before the stop ran');
+    assert.equal(result.totals.failed, 0, 'the case in progress was not cut off');
   });
 
   it('--json prints the RunResult on stdout and nothing else', async () => {

@@ -16,10 +16,11 @@ import { configurePinCounterShim, createSoftHsm, runPkcs11Tool, SOFTHSM2_MODULE,
 import { assertConsistent, failures, giveUserKeys, labelsOf, OWN_PREFIX, tokenSnapshot } from './run-helpers.js';
 
 // Tokens before anything C_Initializes SoftHSM2 in this process (test/rigs/softhsm.ts).
-const rig = createSoftHsm({ tokens: [{ label: 'conf-run-main' }, { label: 'conf-run-destructive' }, { label: 'conf-run-lockout' }] });
+const rig = createSoftHsm({ tokens: [{ label: 'conf-run-main' }, { label: 'conf-run-destructive' }, { label: 'conf-run-lockout' }, { label: 'conf-run-stopped' }] });
 const MAIN = rig.token('conf-run-main');
 const DESTRUCTIVE = rig.token('conf-run-destructive');
 const LOCKOUT = rig.token('conf-run-lockout');
+const STOPPED = rig.token('conf-run-stopped');
 
 function tool(token: SoftHsmToken, modulePath = SOFTHSM2_MODULE) {
   return { modulePath, label: token.label, pin: token.pin };
@@ -68,7 +69,7 @@ describe('conformance runner on SoftHSM2', function () {
   this.timeout(900_000);
 
   before(async () => {
-    for (const token of [MAIN, DESTRUCTIVE, LOCKOUT]) await giveUserKeys(tool(token));
+    for (const token of [MAIN, DESTRUCTIVE, LOCKOUT, STOPPED]) await giveUserKeys(tool(token));
   });
 
   describe('a full run without --allow-destructive', () => {
@@ -204,6 +205,59 @@ describe('conformance runner on SoftHSM2', function () {
       for (const object of before_) assert.ok(after.includes(object), `still on the token unchanged: ${object}`);
       assert.deepEqual(labelsOf(after).filter((l) => l.startsWith(OWN_PREFIX)), [], 'no object of a p11ksp-conf-* container remains');
       assert.deepEqual((await containerNames(DESTRUCTIVE)).filter((n) => n.startsWith(OWN_PREFIX)), [], 'no p11ksp-conf-* container in mscp/cmapfile');
+    });
+  });
+
+  describe('a destructive run stopped by its AbortSignal while a case makes a key', () => {
+    let before_: string[];
+    let outcome: { result: RunResult; events: RunEvent[]; asked: number };
+    let stoppedAt: string | undefined;
+    before(async () => {
+      before_ = tokenSnapshot(SOFTHSM2_MODULE, STOPPED.label, STOPPED.pin);
+      const controller = new AbortController();
+      const events: RunEvent[] = [];
+      // Stopped as the first case that creates a key on the card starts: it runs to its end, and the
+      // container it made is deleted as after any case.
+      outcome = await run(STOPPED, {
+        areas: ['cng'], allowDestructive: true, signal: controller.signal,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'case-start' && e.id.startsWith('create/') && !controller.signal.aborted) {
+            stoppedAt = e.id;
+            controller.abort();
+          }
+        },
+      });
+      outcome.events = events;
+    });
+
+    it('the case in progress ends and passes; every case after it is skipped, saying the run was stopped', () => {
+      assertConsistent(outcome.result, outcome.events);
+      assert.ok(stoppedAt, 'a create/ case started');
+      const order = outcome.events.filter((e): e is Extract<RunEvent, { type: 'case-start' }> => e.type === 'case-start').map((e) => e.id);
+      const at = order.indexOf(stoppedAt);
+      const byId = new Map(outcome.result.results.map((r) => [r.id, r.outcome]));
+      const inProgress = byId.get(stoppedAt);
+      assert.equal(inProgress?.status, 'passed', failures(outcome.result));
+      assert.ok(inProgress.status === 'passed' && inProgress.notes.some((n) => n.includes(OWN_PREFIX)), `it made a container of its own (gone: the SAFETY test): ${JSON.stringify(inProgress)}`);
+      const after = order.slice(at + 1).filter((id) => byId.get(id)?.status !== 'not-applicable');
+      assert.ok(after.length > 0, 'cases were left when the run stopped');
+      for (const id of after) {
+        const o = byId.get(id)!;
+        assert.ok(o.status === 'skipped' && /stopped/.test(o.reason), `${id}: ${JSON.stringify(o)}`);
+      }
+      assert.equal(outcome.result.totals.failed, 0);
+    });
+
+    it('SAFETY: leaves every object that was on the token byte for byte, and no container of its own', async () => {
+      const after = tokenSnapshot(SOFTHSM2_MODULE, STOPPED.label, STOPPED.pin);
+      for (const object of before_) assert.ok(after.includes(object), `still on the token unchanged: ${object}`);
+      assert.deepEqual(labelsOf(after).filter((l) => l.startsWith(OWN_PREFIX)), [], 'no object of a p11ksp-conf-* container remains');
+      assert.deepEqual((await containerNames(STOPPED)).filter((n) => n.startsWith(OWN_PREFIX)), [], 'no p11ksp-conf-* container in mscp/cmapfile');
+    });
+
+    it('refuses a signal that is not an AbortSignal with NTE_INVALID_PARAMETER', async () => {
+      await assert.rejects(run(STOPPED, { signal: {} as AbortSignal }), (err: unknown) => err instanceof CryptError && err.codeName === 'NTE_INVALID_PARAMETER');
     });
   });
 

@@ -161,12 +161,12 @@ export function derivedContainerName(id: Buffer, serial: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** The private key handle of a pair, looked up by identity when not known or stale. */
 /** The pair's private key handle if one is held and still valid (found since the last login). */
 export function heldPrivateHandle(token: Token, pair: KeyPair): Pkcs11Handle | undefined {
   return pair.privateEpoch === token.loginEpoch ? pair.privateHandle : undefined;
 }
 
+/** The private key handle of a pair, looked up by identity when not known or stale. */
 export function privateKeyHandle(token: Token, session: Pkcs11Handle, pair: KeyPair): Pkcs11Handle | undefined {
   const held = heldPrivateHandle(token, pair);
   if (held) return held;

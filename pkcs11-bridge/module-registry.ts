@@ -10,7 +10,8 @@ export interface LoadedModule {
   readonly initialisedHere: boolean;
   /**
    * Single-part signatures and decryptions on this module in one native crossing (one-shot.ts), the
-   * same calls pkcs11js would make; undefined when the native addon is not built.
+   * same calls pkcs11js would make; undefined when the native addon is not built or the module hands
+   * it another instance than the one initialised here (p11-kit's client).
    */
   readonly singlePart: DirectSinglePart | undefined;
 }
